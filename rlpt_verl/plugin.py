@@ -1,0 +1,20 @@
+"""verl plugin entry point (group ``verl.plugins``): registers this package's components on ``import verl``.
+
+Silent and idempotent: importing it twice (entry point plus a ``pkg://`` path) is a no-op the second
+time, because registration happens in module bodies that Python runs once per process. It imports only
+verl's reward-loop registry (which verl's trainer imports anyway) and our small reward modules.
+"""
+
+from __future__ import annotations
+
+# Importing the modules runs their @register(...) decorators.
+from .reward import rlpt_manager  # noqa: F401
+
+REWARD_MANAGERS = ("rlpt",)
+
+
+def registered_reward_managers() -> list[str]:
+    """Our reward manager names that verl's registry currently knows."""
+    from verl.experimental.reward_loop.reward_manager.registry import REWARD_MANAGER
+
+    return [name for name in REWARD_MANAGERS if name in REWARD_MANAGER]

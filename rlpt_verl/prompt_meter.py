@@ -1,0 +1,88 @@
+"""Count chat-templated prompt tokens exactly as verl does, but fast.
+
+verl measures a prompt as ``len(apply_chat_template(messages, add_generation_prompt=True, tokenize=True))``
+(RLHFDataset's overlong filter and the agent loop). Rendering Jinja per prompt is slow, so the template
+is rendered once around a sentinel and each prompt is tokenized as ``prefix + content + suffix``; a
+self-check at start-up falls back to the exact slow path for templates where that is not equivalent.
+"""
+
+from __future__ import annotations
+
+import bisect
+from typing import Any
+
+from .errors import UserError
+
+_SENTINEL = "\ue000RLPT-CONTENT\ue001"
+_PROBES = (
+    "Complete the text.\n\n### Context\n\nDr. Smith went home. He was tired.",
+    "## Text Material ##: x = 1\n\n<MASK>\n\n  trailing spaces and {braces}  ",
+)
+
+
+def load_tokenizer(name_or_path: str):
+    """A local folder or a name already in the HF cache; never downloads (clear error instead)."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(name_or_path, local_files_only=True)
+    except Exception as e:
+        raise UserError(
+            f"cannot load tokenizer {name_or_path!r}: pass --tokenizer a local folder with tokenizer files or "
+            f"a model name already in the Hugging Face cache ({type(e).__name__})"
+        ) from None
+
+
+class PromptMeter:
+    """Token counts for single-user-message chat prompts, identical to verl's."""
+
+    def __init__(self, tokenizer: Any, chat_template_kwargs: dict | None = None):
+        self.tokenizer = tokenizer
+        self.kwargs = dict(chat_template_kwargs or {})
+        if getattr(tokenizer, "chat_template", None) is None:
+            raise UserError("the tokenizer has no chat template; verl's RLHFDataset needs one (pass an instruct model)")
+        rendered = tokenizer.apply_chat_template(
+            [{"role": "user", "content": _SENTINEL}], add_generation_prompt=True, tokenize=False, **self.kwargs
+        )
+        self.fast = rendered.count(_SENTINEL) == 1
+        if self.fast:
+            self.prefix, self.suffix = rendered.split(_SENTINEL)
+            self.fast = all(self._fast([p])[0] == self._exact(p) for p in _PROBES)
+
+    def _exact(self, content: str) -> int:
+        out = self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=True, **self.kwargs
+        )
+        if hasattr(out, "keys") and "input_ids" in out:
+            out = out["input_ids"]
+        if out and isinstance(out[0], list):
+            out = out[0]
+        return len(out)
+
+    def _fast(self, contents: list[str]) -> list[int]:
+        texts = [self.prefix + c + self.suffix for c in contents]
+        return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+    def count_prompts(self, contents: list[str]) -> list[int]:
+        """Exact chat-templated lengths of user messages."""
+        if not contents:
+            return []
+        return self._fast(contents) if self.fast else [self._exact(c) for c in contents]
+
+    def segment_token_prefix(self, segments) -> list[int]:
+        """Estimated token counts of segment ranges from ONE tokenization of the whole document.
+
+        ``prefix[k]`` = tokens that start before segment k's text (``prefix[n]`` = all tokens), so
+        segments[a:b] hold about ``prefix[b] - prefix[a]`` tokens (boundary merges aside). Linear in
+        the document, unlike re-tokenising a growing context for every target.
+        """
+        starts, pos, parts = [], 0, []
+        for i, seg in enumerate(segments):
+            sep = seg.sep if i else ""
+            pos += len(sep)
+            starts.append(pos)
+            pos += len(seg.text)
+            parts.append(sep + seg.text)
+        enc = self.tokenizer("".join(parts), add_special_tokens=False, return_offsets_mapping=True)
+        token_starts = [a for a, _ in enc["offset_mapping"]]
+        return [bisect.bisect_left(token_starts, c) for c in starts] + [len(token_starts)]

@@ -1,0 +1,77 @@
+"""The papers' prompt templates, verbatim (SPEC §2, §3). Pure strings: no I/O, no verl.
+
+>>> asr_prompt("The sky was dark.").endswith("### Context\\n\\nThe sky was dark.")
+True
+"""
+
+from __future__ import annotations
+
+__all__ = ["ASR_TEMPLATE", "MSR_TEMPLATE", "JUDGE_TEMPLATE", "PRED_OPEN", "PRED_CLOSE", "asr_prompt", "msr_prompt"]
+
+PRED_OPEN = "<|startofprediction|>"
+PRED_CLOSE = "<|endofprediction|>"
+
+ASR_TEMPLATE = (
+    "Complete the text provided under ### Context by predicting the next most probable sentence.\n"
+    "\n"
+    "Please reason step by step to determine the best possible continuation, and then enclose your final "
+    "answer within <|startofprediction|> and <|endofprediction|> tags.\n"
+    "\n"
+    "### Context\n"
+    "\n"
+    "{context}"
+)
+
+MSR_TEMPLATE = (
+    "## Text Material ##: {prompt}\n"
+    "\n"
+    "<MASK>\n"
+    "\n"
+    "{next_step}\n"
+    "\n"
+    "## Task ##: Fill in the <MASK> section of the material with appropriate sentences or a solution step.\n"
+    "\n"
+    "Carefully reason step by step to determine the most suitable completion. Finally, provide your best "
+    "prediction for the <MASK> section. Enclose your final answer for the <MASK> part within "
+    "<|startofprediction|> and <|endofprediction|>."
+)
+
+JUDGE_TEMPLATE = (
+    "## Task\n"
+    "Given a Predicted sentence and a Reference paragraph, determine whether the Predicted text is a prefix "
+    "(initial segment) of the Reference paragraph, and whether it expresses exactly the same semantic content "
+    "as the corresponding prefix of the Reference. The Predicted text does not need to match the prefix of the "
+    "Reference word-for-word, but it must convey the same meaning.\n"
+    "\n"
+    "Reference: {reference}\n"
+    "\n"
+    "Predicted: {predicted}\n"
+    "\n"
+    "## Scoring Rules\n"
+    "\n"
+    "If the Predicted text semantically matches the prefix of the Reference, assign a score of 1.\n"
+    "\n"
+    "If the Predicted text does not semantically match the prefix of the Reference, assign a score of 0. "
+    "When making your judgment, focus primarily on semantic equivalence, not on exact wording.\n"
+    "\n"
+    "Only output the score on a single line; do not provide any explanatory text or additional content. "
+    "Output format (choose one):\n"
+    "\n"
+    "- Score: 0 or\n"
+    "- Score: 1"
+)
+
+
+def asr_prompt(context: str) -> str:
+    """ASR user message: predict the sentence that follows ``context``."""
+    return ASR_TEMPLATE.replace("{context}", context)
+
+
+def msr_prompt(context: str, next_segment: str) -> str:
+    """MSR user message: fill the <MASK> between ``context`` and ``next_segment``.
+
+    Substitution is positional (not ``str.format`` on user text), so braces or a literal
+    "{next_step}" inside the corpus cannot change the template.
+    """
+    head, tail = MSR_TEMPLATE.split("{next_step}")
+    return head.replace("{prompt}", context) + next_segment + tail

@@ -1,0 +1,48 @@
+"""Shared fixtures: real material only (SPEC §5), cached outside the repository ($RLPT_CACHE)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from rlpt_verl import assets
+from rlpt_verl.build import BuildConfig, run_build
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SPEC = os.path.join(os.path.dirname(REPO), "shared", "SPEC.md")
+
+
+@pytest.fixture(scope="session")
+def tokenizer_dir() -> str:
+    return assets.smollm2_dir(with_model=False)
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> str:
+    return assets.smollm2_dir(with_model=True)
+
+
+@pytest.fixture(scope="session")
+def pydoc_jsonl(tmp_path_factory) -> str:
+    return assets.pydoc_topics_jsonl(str(tmp_path_factory.mktemp("corpus") / "pydoc.jsonl"))
+
+
+BUDGET = 512
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory, pydoc_jsonl, tokenizer_dir):
+    """One real build shared by tests: pydoc topics, SmolLM2 tokenizer, a 512-token budget."""
+    out = str(tmp_path_factory.mktemp("built"))
+    cfg = BuildConfig(
+        inputs=(pydoc_jsonl,),
+        output=out,
+        tokenizer=tokenizer_dir,
+        max_prompt_tokens=BUDGET,
+        max_targets_per_doc=12,
+        val_docs=6,
+        seed=3,
+    )
+    report = run_build(cfg, quiet=True)
+    return {"dir": out, "report": report, "cfg": cfg}

@@ -1,0 +1,226 @@
+"""`rlpt build` on real text with a real tokenizer, loaded by verl's own RLHFDataset."""
+
+import filecmp
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+import pytest
+from omegaconf import OmegaConf
+
+from rlpt_verl.build import BuildConfig, run_build
+from rlpt_verl.prompts import ASR_TEMPLATE, MSR_TEMPLATE, asr_prompt, msr_prompt
+from rlpt_verl.segment import join_segments, split_sentences
+
+from ..conftest import BUDGET, SPEC
+
+POOLS = ("train_asr", "train_msr", "val_asr", "val_msr")
+
+
+def rows(built, pool):
+    return pq.read_table(os.path.join(built["dir"], f"{pool}.parquet")).to_pylist()
+
+
+def verl_dataset(files, tokenizer, max_prompt_length, **extra):
+    from verl.utils.dataset.rl_dataset import RLHFDataset
+
+    cfg = OmegaConf.create(
+        {"max_prompt_length": max_prompt_length, "filter_overlong_prompts": True, "prompt_key": "prompt", **extra}
+    )
+    return RLHFDataset(data_files=files, tokenizer=tokenizer, config=cfg)
+
+
+def test_rows_load_with_verl_and_overlong_filter_drops_nothing(built, tokenizer_dir):
+    from torch.utils.data import DataLoader
+    from verl.utils.dataset.rl_dataset import collate_fn
+
+    from rlpt_verl.prompt_meter import load_tokenizer
+
+    tok = load_tokenizer(tokenizer_dir)
+    for pool in POOLS:
+        path = os.path.join(built["dir"], f"{pool}.parquet")
+        n = pq.ParquetFile(path).metadata.num_rows
+        assert n > 0, pool
+        ds = verl_dataset([path], tok, BUDGET)
+        assert len(ds) == n, f"verl's overlong filter dropped {n - len(ds)} rows of {pool}"
+        batch = next(iter(DataLoader(ds, batch_size=4, collate_fn=collate_fn)))
+        assert list(batch["data_source"]) == [f"rlpt_{pool.split('_')[1]}"] * 4
+        assert batch["reward_model"][0]["ground_truth"]
+        assert "index" in batch["extra_info"][0]
+    # One token less of budget, and verl would drop rows: the build really used the budget it was given.
+    tight = verl_dataset([os.path.join(built["dir"], "train_asr.parquet")], tok, BUDGET - 8)
+    assert len(tight) < pq.ParquetFile(os.path.join(built["dir"], "train_asr.parquet")).metadata.num_rows
+
+
+def test_prompt_tokens_equal_verls_measure(built, tokenizer_dir):
+    from verl.utils.tokenizer.tokenizer import normalize_token_ids
+
+    from rlpt_verl.prompt_meter import load_tokenizer
+
+    tok = load_tokenizer(tokenizer_dir)
+    for r in rows(built, "train_msr")[:40] + rows(built, "val_asr")[:40]:
+        ids = tok.apply_chat_template(r["prompt"], add_generation_prompt=True, tokenize=True)
+        assert len(normalize_token_ids(ids)) == r["extra_info"]["prompt_tokens"] <= BUDGET
+
+
+def _spec_blocks():
+    text = open(SPEC, encoding="utf-8").read()
+    return re.findall(r"```\n(.*?)\n```", text, flags=re.S)
+
+
+def test_templates_are_the_spec_byte_for_byte():
+    if not os.path.exists(SPEC):
+        pytest.skip("../shared/SPEC.md not beside this checkout")
+    blocks = _spec_blocks()
+    assert ASR_TEMPLATE in blocks
+    assert MSR_TEMPLATE in blocks
+
+
+def test_prompts_are_the_templates_with_document_text(built, pydoc_jsonl):
+    docs = {json.loads(line)["id"]: json.loads(line)["text"] for line in open(pydoc_jsonl)}
+    by_doc_id = {f"{pydoc_jsonl}:{i + 1}": text for i, text in enumerate(docs.values())}
+    checked = 0
+    for pool in POOLS:
+        for r in rows(built, pool)[:60]:
+            e = r["extra_info"]
+            segs = split_sentences(by_doc_id[e["doc_id"]])
+            j, start = e["segment_index"], e["context_cut_segments"]
+            assert 1 <= j <= len(segs) - 2  # the paper's i = 2..n-1
+            assert e["target"] == segs[j].text and len(e["target"]) >= 20
+            assert e["next_segment"] == segs[j + 1].text
+            context = join_segments(segs[start:j])
+            assert context and e["context_truncated"] == (start > 0)
+            assert e["context_cut_chars"] == len(join_segments(segs[:start]))
+            expected = asr_prompt(context) if e["task"] == "asr" else msr_prompt(context, segs[j + 1].text)
+            assert r["prompt"] == [{"role": "user", "content": expected}]
+            k = 3 if e["task"] == "asr" else 1
+            assert r["reward_model"]["ground_truth"] == join_segments(segs[j : j + k])
+            assert r["data_source"] == f"rlpt_{e['task']}" and pool.endswith(e["task"])
+            checked += 1
+    assert checked == 240
+
+
+def test_context_is_cut_only_as_far_as_needed(built, tokenizer_dir):
+    """Adding back the one segment before the cut must overflow the budget."""
+    from rlpt_verl.prompt_meter import PromptMeter, load_tokenizer
+
+    meter = PromptMeter(load_tokenizer(tokenizer_dir))
+    truncated = [r for r in rows(built, "train_asr") if r["extra_info"]["context_truncated"]][:30]
+    assert truncated, "the 512-token budget should truncate some pydoc contexts"
+    lines = {}
+    for r in truncated:
+        e = r["extra_info"]
+        if e["doc_id"] not in lines:
+            path, line_no = e["doc_id"].rsplit(":", 1)
+            with open(path) as f:
+                lines[e["doc_id"]] = json.loads(f.readlines()[int(line_no) - 1])["text"]
+        segs = split_sentences(lines[e["doc_id"]])
+        longer = asr_prompt(join_segments(segs[e["context_cut_segments"] - 1 : e["segment_index"]]))
+        assert meter.count_prompts([longer])[0] > BUDGET
+
+
+def test_split_by_document_and_report(built):
+    train_docs = {r["extra_info"]["doc_id"] for p in ("train_asr", "train_msr") for r in rows(built, p)}
+    val_docs = {r["extra_info"]["doc_id"] for p in ("val_asr", "val_msr") for r in rows(built, p)}
+    assert len(val_docs) == 6 and not train_docs & val_docs
+    report = json.load(open(os.path.join(built["dir"], "build_report.json")))
+    assert report["samples"] == {p: pq.ParquetFile(os.path.join(built["dir"], f"{p}.parquet")).metadata.num_rows
+                                 for p in POOLS}
+    assert report["documents"]["read"] == 79 and report["documents"]["used"] + sum(
+        report["documents"]["skipped_at_build"].values()) == 79
+    assert report["prompt_tokens"]["p100"] <= BUDGET
+    # at most 12 targets per document, both tasks from the same targets
+    per_doc = {}
+    for r in rows(built, "train_asr"):
+        per_doc.setdefault(r["extra_info"]["doc_id"], []).append(r["extra_info"]["segment_index"])
+    assert max(len(v) for v in per_doc.values()) <= 12
+    msr_targets = {(r["extra_info"]["doc_id"], r["extra_info"]["segment_index"]) for r in rows(built, "train_msr")}
+    asr_targets = {(d, j) for d, js in per_doc.items() for j in js}
+    assert msr_targets == asr_targets
+    indices = [r["extra_info"]["index"] for p in POOLS for r in rows(built, p)]
+    assert len(set(indices)) == len(indices)
+
+
+def test_deterministic_and_workers_identical(built, tmp_path):
+    cfg = built["cfg"]
+    again = tmp_path / "again"
+    parallel = tmp_path / "parallel"
+    run_build(BuildConfig(**{**cfg.__dict__, "output": str(again)}), quiet=True)
+    run_build(BuildConfig(**{**cfg.__dict__, "output": str(parallel), "workers": 2}), quiet=True)
+    for name in [f"{p}.parquet" for p in POOLS]:
+        assert filecmp.cmp(os.path.join(built["dir"], name), again / name, shallow=False), name
+        assert filecmp.cmp(os.path.join(built["dir"], name), parallel / name, shallow=False), name
+    reports = [json.load(open(os.path.join(d, "build_report.json"))) for d in (built["dir"], again, parallel)]
+    for r in reports:
+        r["config"].pop("output"), r["config"].pop("workers")
+    assert reports[0] == reports[1] == reports[2]
+    other_seed = tmp_path / "seed"
+    run_build(BuildConfig(**{**cfg.__dict__, "output": str(other_seed), "seed": 4}), quiet=True)
+    assert not filecmp.cmp(os.path.join(built["dir"], "val_asr.parquet"), other_seed / "val_asr.parquet", shallow=False)
+
+
+def rlpt(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "rlpt_verl.cli", *args], capture_output=True, text=True, **kw)
+
+
+def test_dirty_corpus_is_skipped_and_counted(tmp_path, tokenizer_dir):
+    good = "The first sentence is here. The second sentence follows it. The third sentence closes the text."
+    folder = tmp_path / "corpus"
+    (folder / "sub").mkdir(parents=True)
+    with open(folder / "a.jsonl", "wb") as f:
+        f.write(json.dumps({"text": good}).encode() + b"\n")
+        f.write(b'{"text": "broken json\n')
+        f.write(b'{"text": "bad utf8 \xff\xfe here. Second one here. Third."}\n')
+        f.write(json.dumps({"text": ""}).encode() + b"\n")
+        f.write(json.dumps({"text": "Only one sentence here."}).encode() + b"\n")
+        f.write(json.dumps({"body": good}).encode() + b"\n")
+        f.write(json.dumps({"text": 42}).encode() + b"\n")
+        f.write(json.dumps({"text": good + " " + "Big sentence here. " * 400}).encode() + b"\n")
+        for i in range(3):
+            f.write(json.dumps({"text": good.replace("first", f"doc {i}")}).encode() + b"\n")
+    (folder / "sub" / "b.txt").write_text(good)
+    (folder / "sub" / "blob.txt").write_bytes(b"\x00\x01binary\x00")
+    (folder / "sub" / "image.png").write_bytes(b"\x89PNG")
+    out = tmp_path / "out"
+    p = rlpt("build", str(folder), "-o", str(out), "--tokenizer", tokenizer_dir, "--val-docs", "1",
+             "--max-doc-chars", "4000", "--min-target-chars", "5", "--quiet")
+    assert p.returncode == 0, p.stderr
+    report = json.load(open(out / "build_report.json"))
+    assert report["documents"]["skipped_at_read"] == {
+        "empty": 1, "invalid_utf8": 1, "malformed_json": 1, "missing_text_field": 1, "text_not_string": 1,
+        "too_large": 1,
+    }
+    assert report["documents"]["skipped_at_build"] == {"too_few_sentences": 1}
+    assert report["files_skipped"] == {"binary_file": 1, "unsupported_format": 1}
+    assert report["documents"]["used"] == 5 and report["documents"]["read"] == 12
+    assert "documents skipped: 7" in p.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["/nonexistent/corpus.jsonl"], "input path not found: /nonexistent/corpus.jsonl"),
+        (["{tmp}/corpus.csv"], "unknown input format"),
+        (["{tmp}/ok.jsonl", "--tokenizer", "no-such-org/no-such-model"], "cannot load tokenizer 'no-such-org/no-such"),
+        (["{tmp}/ok.parquet", "--text-field", "body"], "no column 'body'"),
+        (["{tmp}/ok.jsonl", "--max-prompt-tokens", "0"], "--max-prompt-tokens must be positive"),
+        (["{tmp}/ok.jsonl", "--val-docs", "5"], "--val-docs 5 would leave no training documents"),
+    ],
+)
+def test_user_mistakes_exit_2_with_one_line(tmp_path, tokenizer_dir, args, message):
+    import pyarrow as pa
+
+    good = "The first sentence is here. The second sentence follows it. The third sentence closes the text."
+    (tmp_path / "corpus.csv").write_text("text\nhello\n")
+    (tmp_path / "ok.jsonl").write_text(json.dumps({"text": good}) + "\n")
+    pq.write_table(pa.table({"text": [good]}), tmp_path / "ok.parquet")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    if "--tokenizer" not in args:
+        args += ["--tokenizer", tokenizer_dir]
+    p = rlpt("build", *args, "-o", str(tmp_path / "out"), env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert p.returncode == 2, (p.stdout, p.stderr)
+    assert message in p.stderr
+    assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
