@@ -43,19 +43,21 @@ def discover(paths: list[str], files_skipped: Counter | None = None) -> list[tup
             if _is_hf_dataset_dir(path):
                 found.append(("hf", path))
                 continue
+            inside: list[tuple[str, str]] = []
             for root, dirs, files in os.walk(path):
                 dirs.sort()
                 for d in list(dirs):
                     sub = os.path.join(root, d)
                     if _is_hf_dataset_dir(sub):
-                        found.append(("hf", sub))
+                        inside.append(("hf", sub))
                         dirs.remove(d)
                 for name in sorted(files):
                     kind = SUFFIXES.get(os.path.splitext(name)[1].lower())
                     if kind:
-                        found.append((kind, os.path.join(root, name)))
+                        inside.append((kind, os.path.join(root, name)))
                     elif files_skipped is not None:
                         files_skipped["unsupported_format"] += 1
+            found.extend(sorted(inside, key=lambda kp: kp[1]))
             continue
         kind = SUFFIXES.get(os.path.splitext(path)[1].lower())
         if kind is None:

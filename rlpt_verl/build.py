@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from itertools import accumulate
 
 from .data_tools import CorpusReader, Document, ReaderConfig
 from .errors import UserError
@@ -26,7 +27,9 @@ from .segment import split_sentences
 from .tasks import context_start, doc_rng, eligible_targets, reference_text, sample_targets
 
 TASKS = ("asr", "msr")
-GROW_MARGIN = 16  # tokens: a bound on how far a whole-document estimate can miss a prompt's exact count
+# Tokens by which a sum of per-segment counts may overcount a prompt (observed: at most 2 with
+# byte-level BPE): a context is grown by one more segment only if its estimate is within this margin.
+GROW_MARGIN = 4
 DATA_SOURCE = {"asr": "rlpt_asr", "msr": "rlpt_msr"}
 REPORT_NAME = "build_report.json"
 
@@ -79,7 +82,18 @@ class DocumentBuilder:
         self.asr_fixed = self.meter.count_prompts([asr_prompt("")])[0]
         self.msr_fixed = self.meter.count_prompts([msr_prompt("", "")])[0]
 
-    def usable(self, doc: Document) -> bool:
+    def usable(self, doc: Document, probe_chars: int = 20_000) -> bool:
+        """Whether the document yields at least one target (its prompts may still overflow).
+
+        Segmentation is line-by-line and never looks past a blank line, so segmenting the text up to a
+        paragraph break yields the document's first segments (the last one may be cut short): a long
+        enough non-final one there settles the question without segmenting the whole document.
+        """
+        cut = doc.text.rfind("\n\n", 0, probe_chars) if len(doc.text) > probe_chars else -1
+        if cut > 0:
+            head = split_sentences(doc.text[:cut], self.cfg.language)
+            if any(len(head[j].text) >= self.cfg.min_target_chars for j in range(1, len(head) - 2)):
+                return True
         segs = split_sentences(doc.text, self.cfg.language)
         return bool(eligible_targets(segs, self.cfg.min_target_chars))
 
@@ -96,16 +110,18 @@ class DocumentBuilder:
             return out
         targets = sample_targets(targets, cfg.max_targets_per_doc, doc_rng(cfg.seed, doc.id))
         prefix = self.meter.segment_token_prefix(segs)
+        ends = list(accumulate(len(sg.sep if i else "") + len(sg.text) for i, sg in enumerate(segs)))
         for task in TASKS:
             fits = self._fit(task, segs, targets, prefix, out["dropped"])
             for j, (start, content, n_tok) in sorted(fits.items()):
-                out["rows"][task].append(self._row(task, doc, segs, j, start, content, n_tok))
+                cut_chars = ends[start - 1] if start else 0
+                out["rows"][task].append(self._row(task, doc, segs, j, start, content, n_tok, cut_chars))
         return out
 
     def _fit(self, task: str, segs, targets: list[int], prefix: list[int], dropped: Counter) -> dict:
         """For each target, the smallest context start whose exact prompt fits the budget.
 
-        Token estimates come from one tokenization of the whole document; exact counts decide. We
+        Token estimates are sums of per-segment counts; exact counts decide. We
         shrink while the exact count overflows, and grow while the estimate says one more segment
         might still fit (within ``GROW_MARGIN`` tokens of estimate error), so contexts are cut only
         as far as needed without re-tokenising every candidate.
@@ -149,9 +165,8 @@ class DocumentBuilder:
         context = join_segments(segs[start:j])
         return asr_prompt(context) if task == "asr" else msr_prompt(context, segs[j + 1].text)
 
-    def _row(self, task, doc, segs, j, start, content, n_tok) -> dict:
+    def _row(self, task, doc, segs, j, start, content, n_tok, cut_chars) -> dict:
         k = self.cfg.reference_segments if task == "asr" else self.cfg.msr_reference_segments
-        cut = segs[:start]
         return {
             "data_source": DATA_SOURCE[task],
             "prompt": [{"role": "user", "content": content}],
@@ -171,7 +186,7 @@ class DocumentBuilder:
                 "context_segments": j - start,
                 "context_truncated": start > 0,
                 "context_cut_segments": start,
-                "context_cut_chars": sum(len(s.sep) + len(s.text) for s in cut),
+                "context_cut_chars": cut_chars,
                 "prompt_tokens": n_tok,
             },
         }
@@ -183,10 +198,6 @@ _WORKER: DocumentBuilder | None = None
 def _init_worker(cfg: BuildConfig) -> None:
     global _WORKER
     _WORKER = DocumentBuilder(cfg)
-
-
-def _worker_usable(doc: Document) -> bool:
-    return _WORKER.usable(doc)
 
 
 def _worker_build(doc: Document) -> dict:
@@ -309,7 +320,7 @@ class _Runner:
             for doc in docs:
                 yield doc, fn(doc)
             return
-        fn = {"usable": _worker_usable, "build": _worker_build}[name]
+        fn = {"build": _worker_build}[name]
         for window in _windows(docs, 64 * self.cfg.workers):
             yield from zip(window, self.pool.imap(fn, window, chunksize=4), strict=True)
 
@@ -340,29 +351,18 @@ def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
     runner = _Runner(cfg, builder)
     try:
         # Pass 1: the --val-docs usable documents with the smallest seeded hash are validation docs.
-        heap: list[tuple[bytes, int]] = []  # max-heap via negated ordering of (key, ordinal)
-        usable = 0
+        # Only a document that would enter the current top-N is segmented to check it is usable, so
+        # this pass costs a read and a hash per document (about N·ln(D/N) checks in all).
+        heap: list[tuple[bytes, int]] = []  # the N smallest (key, ordinal), negated for heapq
         reader = CorpusReader(list(cfg.inputs), reader_cfg)
-        for ordinal, (doc, ok) in enumerate(runner.map("usable", _progress(reader, "select val", quiet))):
-            if not ok:
-                continue
-            usable += 1
-            if cfg.val_docs:
+        if cfg.val_docs:
+            for ordinal, doc in enumerate(_progress(reader, "select val", quiet)):
                 item = (bytes(255 - b for b in _rank_key(cfg.seed, doc)), -ordinal)
-                if len(heap) < cfg.val_docs:
-                    heapq.heappush(heap, item)
-                elif item > heap[0]:
-                    heapq.heapreplace(heap, item)
-        if usable == 0:
-            raise UserError(
-                f"no usable document in {', '.join(cfg.inputs)}: every document was skipped "
-                f"(read: {dict(reader.stats.dropped)}, files: {dict(reader.files_skipped)}); "
-                f"check --text-field or lower --min-target-chars"
-            )
-        if cfg.val_docs >= usable:
-            raise UserError(
-                f"--val-docs {cfg.val_docs} would leave no training documents ({usable} usable); lower --val-docs"
-            )
+                if (len(heap) < cfg.val_docs or item > heap[0]) and builder.usable(doc):
+                    if len(heap) < cfg.val_docs:
+                        heapq.heappush(heap, item)
+                    else:
+                        heapq.heapreplace(heap, item)
         val_ordinals = {-neg for _, neg in heap}
 
         # Pass 2: build and write.
@@ -397,6 +397,14 @@ def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
     finally:
         runner.close()
 
+    train_rows = writers[("train", "asr")].count + writers[("train", "msr")].count
+    if not train_rows:
+        raise UserError(
+            f"no training rows from {', '.join(cfg.inputs)}: documents used {docs_used} "
+            f"(validation {docs_per_split['val']}), skipped at read {dict(reader.stats.dropped)}, "
+            f"at build {dict(doc_skips)}, files {dict(reader.files_skipped)}; "
+            "check --text-field, lower --val-docs or --min-target-chars, or raise --max-prompt-tokens"
+        )
     rows_total = sum(w.count for w in writers.values())
     report = {
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},

@@ -66,6 +66,7 @@ _ENV_CLOSE = re.compile(r"\\end\{(equation|align|gather|multline|eqnarray|displa
 # CJK sentence ends, with closing quotes/brackets kept on the sentence they close.
 # reST/markdown title underlines and rules ("*****", "-----"): decoration, never a segment.
 _RULE = re.compile(r"^\s*([=\-~*^\"#+`'.:_])\1{2,}\s*$")
+_BREAK_CANDIDATE = re.compile(r"[.?!]\S*\s")
 _CJK_END = re.compile(r"[。！？]+[」』”’\"'）)]*")
 
 
@@ -118,7 +119,10 @@ class _Builder:
         marker = _LIST_MARKER.match(joined)
         body_start = marker.end() if marker else 0
         prev_end = None
-        for start, end in _punkt(self.language).span_tokenize(joined[body_start:]):
+        body = joined[body_start:]
+        # punkt only splits after . ? ! followed by whitespace; without one there is nothing to ask it
+        spans = _punkt(self.language).span_tokenize(body) if _BREAK_CANDIDATE.search(body) else [(0, len(body))]
+        for start, end in spans:
             start, end = start + body_start, end + body_start
             if prev_end is None:
                 start = 0

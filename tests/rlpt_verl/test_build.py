@@ -132,14 +132,19 @@ def test_split_by_document_and_report(built):
     assert report["documents"]["read"] == 79 and report["documents"]["used"] + sum(
         report["documents"]["skipped_at_build"].values()) == 79
     assert report["prompt_tokens"]["p100"] <= BUDGET
-    # at most 12 targets per document, both tasks from the same targets
+    # at most 12 targets per document; both tasks come from the same sampled targets, less counted drops
+    targets = {}
+    for p in POOLS:
+        targets[p] = {(r["extra_info"]["doc_id"], r["extra_info"]["segment_index"]) for r in rows(built, p)}
     per_doc = {}
-    for r in rows(built, "train_asr"):
-        per_doc.setdefault(r["extra_info"]["doc_id"], []).append(r["extra_info"]["segment_index"])
-    assert max(len(v) for v in per_doc.values()) <= 12
-    msr_targets = {(r["extra_info"]["doc_id"], r["extra_info"]["segment_index"]) for r in rows(built, "train_msr")}
-    asr_targets = {(d, j) for d, js in per_doc.items() for j in js}
-    assert msr_targets == asr_targets
+    for doc_id, _ in targets["train_asr"] | targets["train_msr"]:
+        per_doc[doc_id] = per_doc.get(doc_id, 0) + 1
+    assert max(per_doc.values()) <= 12
+    union = set().union(*targets.values())
+    drops = report["samples_dropped"]
+    for task in ("asr", "msr"):
+        missing = union - targets[f"train_{task}"] - targets[f"val_{task}"]
+        assert len(missing) == drops.get(f"{task}_prompt_too_long", 0)
     indices = [r["extra_info"]["index"] for p in POOLS for r in rows(built, p)]
     assert len(set(indices)) == len(indices)
 
@@ -207,7 +212,7 @@ def test_dirty_corpus_is_skipped_and_counted(tmp_path, tokenizer_dir):
         (["{tmp}/ok.jsonl", "--tokenizer", "no-such-org/no-such-model"], "cannot load tokenizer 'no-such-org/no-such"),
         (["{tmp}/ok.parquet", "--text-field", "body"], "no column 'body'"),
         (["{tmp}/ok.jsonl", "--max-prompt-tokens", "0"], "--max-prompt-tokens must be positive"),
-        (["{tmp}/ok.jsonl", "--val-docs", "5"], "--val-docs 5 would leave no training documents"),
+        (["{tmp}/ok.jsonl", "--val-docs", "5"], "no training rows from"),
     ],
 )
 def test_user_mistakes_exit_2_with_one_line(tmp_path, tokenizer_dir, args, message):

@@ -1,0 +1,79 @@
+"""Every input format of `rlpt build`/`rlpt prepare`, on real text (pydoc topics), plus dirty records."""
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from pydoc_data.topics import topics
+
+from rlpt_verl.data_tools import CorpusReader, ReaderConfig
+from rlpt_verl.errors import UserError
+
+TEXTS = [topics[k] for k in sorted(topics)[:6]]
+
+
+def read(paths, **cfg):
+    reader = CorpusReader([str(p) for p in paths], ReaderConfig(**cfg))
+    return reader, list(reader)
+
+
+def test_all_formats_yield_the_same_documents(tmp_path):
+    import datasets
+
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps({"text": t, "id": i}) + "\n" for i, t in enumerate(TEXTS)))
+    (tmp_path / "a.json").write_text(json.dumps([{"text": t} for t in TEXTS]))
+    pq.write_table(pa.table({"text": TEXTS}), tmp_path / "a.parquet", row_group_size=2)
+    txt = tmp_path / "txt"
+    txt.mkdir()
+    for i, t in enumerate(TEXTS):
+        (txt / f"{i}.txt").write_text(t)
+    datasets.Dataset.from_dict({"text": TEXTS}).save_to_disk(str(tmp_path / "hf"))
+    for path in ["a.jsonl", "a.json", "a.parquet", "txt", "hf"]:
+        reader, docs = read([tmp_path / path])
+        assert [d.text for d in docs] == TEXTS, path
+        assert reader.stats.forwarded == len(TEXTS) and not reader.stats.dropped
+    _, docs = read([tmp_path / "a.jsonl"], id_field="id")
+    assert [d.id for d in docs] == [str(i) for i in range(len(TEXTS))]
+    _, docs = read([tmp_path / "a.jsonl"])
+    assert docs[2].id == f"{tmp_path / 'a.jsonl'}:3"
+
+
+def test_folders_are_recursive_sorted_and_find_datasets(tmp_path):
+    import datasets
+
+    (tmp_path / "b" / "c").mkdir(parents=True)
+    (tmp_path / "b" / "2.txt").write_text(TEXTS[1])
+    (tmp_path / "b" / "c" / "1.txt").write_text(TEXTS[0])
+    (tmp_path / "a.txt").write_text(TEXTS[2])
+    (tmp_path / "notes.md").write_text("ignored")
+    datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": [TEXTS[3]]})}).save_to_disk(
+        str(tmp_path / "b" / "hf"))
+    reader, docs = read([tmp_path])
+    assert [d.text for d in docs] == [TEXTS[2], TEXTS[1], TEXTS[0], TEXTS[3]]  # sorted by path
+    assert reader.files_skipped == {"unsupported_format": 1}
+
+
+def test_bad_records_are_counted_not_fatal(tmp_path):
+    with open(tmp_path / "x.jsonl", "wb") as f:
+        f.write(b'{"text": "ok one. fine."}\n[1, 2]\n{"text": null}\n\n{"text": "nul \\u0000 byte"}\n{bad\n')
+    reader, docs = read([tmp_path / "x.jsonl"])
+    assert len(docs) == 1
+    assert reader.stats.dropped == {"not_an_object": 1, "missing_text_field": 1, "binary_content": 1,
+                                    "malformed_json": 1}
+    (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
+    reader, docs = read([tmp_path / "broken.parquet"])
+    assert docs == [] and reader.files_skipped == {"unreadable_parquet": 1}
+
+
+@pytest.mark.parametrize("name, message", [("missing.jsonl", "input path not found"), ("x.csv", "unknown input format")])
+def test_user_mistakes(tmp_path, name, message):
+    (tmp_path / "x.csv").write_text("a,b\n")
+    with pytest.raises(UserError, match=message):
+        CorpusReader([str(tmp_path / name)])
+
+
+def test_missing_column_names_the_columns(tmp_path):
+    pq.write_table(pa.table({"body": ["x"]}), tmp_path / "a.parquet")
+    with pytest.raises(UserError, match=r"no column 'text' \(columns: body\).*--text-field"):
+        list(CorpusReader([str(tmp_path / "a.parquet")]))
