@@ -46,3 +46,22 @@ def built(tmp_path_factory, pydoc_jsonl, tokenizer_dir):
     )
     report = run_build(cfg, quiet=True)
     return {"dir": out, "report": report, "cfg": cfg}
+
+
+@pytest.fixture(scope="session")
+def judge_server(model_dir):
+    """A real OpenAI-compatible judge: `transformers serve` with SmolLM2-135M-Instruct on 127.0.0.1."""
+    from rlpt_verl.local_judge import LocalJudgeServer
+
+    server = LocalJudgeServer(model_dir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    import ray
+
+    ray.init(num_cpus=8, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
