@@ -71,9 +71,24 @@ def write_jsonl(docs: list[dict], path: str, copies: int) -> int:
 
 
 def run_build(corpus: str, out: str, tokenizer: str, args) -> tuple[float, int]:
-    cmd = [sys.executable, "-m", "rlpt_verl.cli", "build", corpus, "-o", out, "--tokenizer", tokenizer,
-           "--max-prompt-tokens", str(args.max_prompt_tokens), "--max-targets-per-doc", str(args.max_targets_per_doc),
-           "--val-docs", "10", "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rlpt_verl.cli",
+        "build",
+        corpus,
+        "-o",
+        out,
+        "--tokenizer",
+        tokenizer,
+        "--max-prompt-tokens",
+        str(args.max_prompt_tokens),
+        "--max-targets-per-doc",
+        str(args.max_targets_per_doc),
+        "--val-docs",
+        "10",
+        "--quiet",
+    ]
     t0 = time.perf_counter()
     proc = psutil.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = 0
@@ -92,8 +107,10 @@ def run_build(corpus: str, out: str, tokenizer: str, args) -> tuple[float, int]:
 
 def startup_seconds(tokenizer: str) -> float:
     """Interpreter + imports + tokenizer load, which the builder pays and the baseline does not."""
-    code = ("from rlpt_verl.build import DocumentBuilder, BuildConfig; "
-            f"DocumentBuilder(BuildConfig(inputs=(), output='', tokenizer={tokenizer!r}))")
+    code = (
+        "from rlpt_verl.build import DocumentBuilder, BuildConfig; "
+        f"DocumentBuilder(BuildConfig(inputs=(), output='', tokenizer={tokenizer!r}))"
+    )
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], check=True)
     return time.perf_counter() - t0
@@ -143,8 +160,10 @@ def main() -> None:
     rows = sum(r["report"]["samples"].values())
     docs_read = r["report"]["documents"]["read"]
     print(f"corpus: {r['mb']:.1f} MB, {docs_read} documents, {rows} rows, {base_tokens} prompt tokens")
-    print(f"builder: {build_s:.1f} s (wall {r['seconds']:.1f} s minus {start:.1f} s start-up) = "
-          f"{docs_read / build_s:.1f} docs/s, {base_tokens / build_s:,.0f} prompt tokens/s")
+    print(
+        f"builder: {build_s:.1f} s (wall {r['seconds']:.1f} s minus {start:.1f} s start-up) = "
+        f"{docs_read / build_s:.1f} docs/s, {base_tokens / build_s:,.0f} prompt tokens/s"
+    )
     print(f"baseline (tokenize each written prompt once): {base_s:.1f} s = {base_tokens / base_s:,.0f} tokens/s")
     print(f"baseline via the Rust tokenizer directly: {raw_s:.1f} s = {base_tokens / raw_s:,.0f} tokens/s")
     print(f"ratio builder/baseline: {base_s / build_s:.2f} (target >= 0.5); vs the raw baseline: {raw_s / build_s:.2f}")

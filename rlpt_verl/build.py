@@ -366,12 +366,14 @@ def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
         val_ordinals = {-neg for _, neg in heap}
 
         # Pass 2: build and write.
-        writers = {(s, t): _PoolWriter(os.path.join(cfg.output, f"{s}_{t}.parquet")) for s in ("train", "val") for t in TASKS}
+        writers = {
+            (s, t): _PoolWriter(os.path.join(cfg.output, f"{s}_{t}.parquet")) for s in ("train", "val") for t in TASKS
+        }
         reader = CorpusReader(list(cfg.inputs), reader_cfg)
         doc_skips, sample_drops, hist = Counter(), Counter(), Counter()
         segments = docs_used = truncated = index = 0
         docs_per_split = Counter()
-        for ordinal, (doc, res) in enumerate(runner.map("build", _progress(reader, "build", quiet))):
+        for ordinal, (_doc, res) in enumerate(runner.map("build", _progress(reader, "build", quiet))):
             segments += res["segments"]
             sample_drops.update(res["dropped"])
             if res["skip"]:
@@ -437,11 +439,11 @@ def format_summary(report: dict, output: str) -> str:
     skipped = {**d["skipped_at_read"], **{k: v for k, v in d["skipped_at_build"].items()}}
     lines = [
         f"documents read: {d['read']}, used: {d['used']} {d['used_per_split']}",
-        f"documents skipped: {sum(skipped.values())} {skipped}" + (
-            f"; files skipped: {report['files_skipped']}" if report["files_skipped"] else ""
-        ),
+        f"documents skipped: {sum(skipped.values())} {skipped}"
+        + (f"; files skipped: {report['files_skipped']}" if report["files_skipped"] else ""),
         f"segments: {report['segments']}",
-        "samples: " + ", ".join(f"{k}={v}" for k, v in s.items())
+        "samples: "
+        + ", ".join(f"{k}={v}" for k, v in s.items())
         + (f"; dropped: {report['samples_dropped']}" if report["samples_dropped"] else ""),
         f"prompt tokens: p50={p['p50']} p90={p['p90']} p99={p['p99']} max={p['p100']}"
         f" (budget {report['config']['max_prompt_tokens']})",

@@ -101,8 +101,12 @@ def _add_judge_eval(sub) -> None:
     p.add_argument("--judge-url", required=True, help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
     p.add_argument("--judge-model", required=True, help="the served model name")
     p.add_argument("--tokenizer", required=True, help="policy tokenizer (local folder or a name in the HF cache)")
-    p.add_argument("--reward-kwargs", type=_json_dict, default={},
-                   help='more reward.reward_kwargs as JSON, e.g. \'{"judge_concurrency": 64}\'')
+    p.add_argument(
+        "--reward-kwargs",
+        type=_json_dict,
+        default={},
+        help="more reward.reward_kwargs as JSON, e.g. '{\"judge_concurrency\": 64}'",
+    )
     p.add_argument("--output", help="also write the full report (with per-case verdicts) as JSON here")
     p.set_defaults(func=_cmd_judge_eval)
 

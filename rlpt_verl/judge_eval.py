@@ -15,8 +15,16 @@ import time
 from .errors import UserError
 from .prompts import PRED_CLOSE, PRED_OPEN
 
-COUNTERS = ("format_error", "too_long", "injection", "shortcut", "judge_called", "cache_hit", "judge_error",
-            "parse_failure")
+COUNTERS = (
+    "format_error",
+    "too_long",
+    "injection",
+    "shortcut",
+    "judge_called",
+    "cache_hit",
+    "judge_error",
+    "parse_failure",
+)
 
 
 def load_cases(path: str) -> tuple[list[dict], dict]:
@@ -47,11 +55,14 @@ def load_cases(path: str) -> tuple[list[dict], dict]:
             else:
                 skipped["missing_prediction_or_response"] = skipped.get("missing_prediction_or_response", 0) + 1
                 continue
-            cases.append({"line": line_no, "response": response, "reference": case["reference"],
-                          "label": int(case["label"])})
+            cases.append(
+                {"line": line_no, "response": response, "reference": case["reference"], "label": int(case["label"])}
+            )
     if not cases:
-        raise UserError(f"no usable case in {path} (skipped: {skipped}); each line needs reference, label and "
-                        "prediction or response")
+        raise UserError(
+            f"no usable case in {path} (skipped: {skipped}); each line needs reference, label and "
+            "prediction or response"
+        )
     return cases, skipped
 
 
@@ -80,8 +91,9 @@ def _percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, max(0, int(round(q / 100 * len(ordered) + 0.5)) - 1))]
 
 
-def run_judge_eval(cases_path: str, judge_url: str, judge_model: str, tokenizer: str,
-                   reward_kwargs: dict | None = None) -> dict:
+def run_judge_eval(
+    cases_path: str, judge_url: str, judge_model: str, tokenizer: str, reward_kwargs: dict | None = None
+) -> dict:
     from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
 
     from .prompt_meter import load_tokenizer
@@ -95,8 +107,15 @@ def run_judge_eval(cases_path: str, judge_url: str, judge_model: str, tokenizer:
         worker = RewardLoopWorker(reward_config(tokenizer, settings, num_workers=1))
     except JudgeConfigError as e:
         raise UserError(str(e)) from None
-    rows = [{"prompt": [{"role": "user", "content": "judge-eval"}], "data_source": "rlpt_judge_eval",
-             "reward_model": {"ground_truth": c["reference"]}, "extra_info": {"line": c["line"]}} for c in cases]
+    rows = [
+        {
+            "prompt": [{"role": "user", "content": "judge-eval"}],
+            "data_source": "rlpt_judge_eval",
+            "reward_model": {"ground_truth": c["reference"]},
+            "extra_info": {"line": c["line"]},
+        }
+        for c in cases
+    ]
     batch = make_batch(rows, [c["response"] for c in cases], tok)
     latencies: list[float] = []
 
@@ -107,7 +126,10 @@ def run_judge_eval(cases_path: str, judge_url: str, judge_model: str, tokenizer:
         return out
 
     async def run_all():
-        return await asyncio.gather(*(one(i) for i in range(len(cases))))
+        try:
+            return await asyncio.gather(*(one(i) for i in range(len(cases))))
+        finally:
+            await worker.reward_manager.client.aclose()
 
     t0 = time.perf_counter()
     try:
@@ -130,8 +152,10 @@ def run_judge_eval(cases_path: str, judge_url: str, judge_model: str, tokenizer:
         "samples_per_s": len(cases) / seconds if seconds else None,
         "latency_s": {f"p{q}": _percentile(latencies, q) for q in (50, 90, 99)},
         "judged_latency_s": {f"p{q}": _percentile(judged_latency, q) for q in (50, 90, 99)},
-        "per_case": [{"line": c["line"], "label": c["label"], "verdict": p, **i}
-                     for c, p, i in zip(cases, preds, infos, strict=True)],
+        "per_case": [
+            {"line": c["line"], "label": c["label"], "verdict": p, **i}
+            for c, p, i in zip(cases, preds, infos, strict=True)
+        ],
     }
 
 
@@ -141,14 +165,16 @@ def format_report(report: dict) -> str:
 
     c = report["confusion"]
     lat, jl = report["latency_s"], report["judged_latency_s"]
-    return "\n".join([
-        f"cases: {report['cases']}" + (f" (skipped: {report['skipped']})" if report["skipped"] else ""),
-        f"accuracy {f(report['accuracy'])}  precision {f(report['precision'])}  recall {f(report['recall'])}",
-        f"confusion: label 1 -> judged 1: {c['tp']}, judged 0: {c['fn']}; label 0 -> judged 1: {c['fp']}, "
-        f"judged 0: {c['tn']}",
-        f"judge requests: {report['judge_requests']}; samples that needed no call: {report['judge_calls_avoided']}",
-        f"counters: {report['counters']}",
-        f"throughput: {report['samples_per_s']:.2f} samples/s over {report['seconds']:.1f} s",
-        f"latency p50/p90/p99: {f(lat['p50'])}/{f(lat['p90'])}/{f(lat['p99'])} s (judged samples: "
-        f"{f(jl['p50'])}/{f(jl['p90'])}/{f(jl['p99'])} s)",
-    ])
+    return "\n".join(
+        [
+            f"cases: {report['cases']}" + (f" (skipped: {report['skipped']})" if report["skipped"] else ""),
+            f"accuracy {f(report['accuracy'])}  precision {f(report['precision'])}  recall {f(report['recall'])}",
+            f"confusion: label 1 -> judged 1: {c['tp']}, judged 0: {c['fn']}; label 0 -> judged 1: {c['fp']}, "
+            f"judged 0: {c['tn']}",
+            f"judge requests: {report['judge_requests']}; samples that needed no call: {report['judge_calls_avoided']}",
+            f"counters: {report['counters']}",
+            f"throughput: {report['samples_per_s']:.2f} samples/s over {report['seconds']:.1f} s",
+            f"latency p50/p90/p99: {f(lat['p50'])}/{f(lat['p90'])}/{f(lat['p99'])} s (judged samples: "
+            f"{f(jl['p50'])}/{f(jl['p90'])}/{f(jl['p99'])} s)",
+        ]
+    )

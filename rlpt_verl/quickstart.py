@@ -36,8 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[2/4] rlpt build {corpus} --tokenizer {tokenizer_dir} --max-prompt-tokens {args.max_prompt_tokens}")
     data_dir = os.path.join(args.output, "rlpt_data")
     cfg = BuildConfig(
-        inputs=(corpus,), output=data_dir, tokenizer=tokenizer_dir, max_prompt_tokens=args.max_prompt_tokens,
-        val_docs=5, max_targets_per_doc=16, seed=0,
+        inputs=(corpus,),
+        output=data_dir,
+        tokenizer=tokenizer_dir,
+        max_prompt_tokens=args.max_prompt_tokens,
+        val_docs=5,
+        max_targets_per_doc=16,
+        seed=0,
     )
     report = run_build(cfg)
     print(format_summary(report, data_dir))
@@ -49,32 +54,53 @@ def main(argv: list[str] | None = None) -> int:
     from .prompt_meter import load_tokenizer
 
     train = [os.path.join(data_dir, f) for f in ("train_asr.parquet", "train_msr.parquet")]
-    data_cfg = OmegaConf.create({
-        "train_files": train, "val_files": [os.path.join(data_dir, "val_asr.parquet")],
-        "train_batch_size": 16, "max_prompt_length": args.max_prompt_tokens, "filter_overlong_prompts": True,
-        "shuffle": False, "custom_cls": {"path": "pkg://rlpt_verl.dataset", "name": "RLPTMixtureDataset"},
-    })
+    data_cfg = OmegaConf.create(
+        {
+            "train_files": train,
+            "val_files": [os.path.join(data_dir, "val_asr.parquet")],
+            "train_batch_size": 16,
+            "max_prompt_length": args.max_prompt_tokens,
+            "filter_overlong_prompts": True,
+            "shuffle": False,
+            "custom_cls": {"path": "pkg://rlpt_verl.dataset", "name": "RLPTMixtureDataset"},
+        }
+    )
     dataset = create_rl_dataset(train, data_cfg, load_tokenizer(tokenizer_dir), None)
     for i in range(2):
         row = dataset[i]
-        print(f"\n--- sample {i}: {row['data_source']} (doc {row['extra_info']['doc_id']}, "
-              f"{row['extra_info']['prompt_tokens']} prompt tokens)")
+        print(
+            f"\n--- sample {i}: {row['data_source']} (doc {row['extra_info']['doc_id']}, "
+            f"{row['extra_info']['prompt_tokens']} prompt tokens)"
+        )
         print("  prompt (end):")
         print(_short(row["prompt"][0]["content"]))
         print("  judge reference:")
         print(_short(row["reward_model"]["ground_truth"]))
     mix = dataset.mixture
     written = report["samples"]["train_asr"] + report["samples"]["train_msr"]
-    print(f"\nverl served {len(dataset)} training rows in {mix['batches']} batches of {mix['batch_size']} "
-          f"({mix['asr_per_batch']} ASR + {mix['msr_per_batch']} MSR each, λ={mix['msr_lambda']}); "
-          f"verl's overlong filter kept {len(dataset.dataframe)} of {written} written rows.")
+    print(
+        f"\nverl served {len(dataset)} training rows in {mix['batches']} batches of {mix['batch_size']} "
+        f"({mix['asr_per_batch']} ASR + {mix['msr_per_batch']} MSR each, λ={mix['msr_lambda']}); "
+        f"verl's overlong filter kept {len(dataset.dataframe)} of {written} written rows."
+    )
     judged = _judge_demo(data_dir, args.samples) if args.samples else None
-    print(f"\nWritten: {corpus} (corpus), {data_dir}/ (train/val ASR+MSR parquet, build_report.json)"
-          + (f", {judged} (scored responses)" if judged else ""))
+    print(
+        f"\nWritten: {corpus} (corpus), {data_dir}/ (train/val ASR+MSR parquet, build_report.json)"
+        + (f", {judged} (scored responses)" if judged else "")
+    )
     return 0
 
 
-FLAGS = ("format_error", "shortcut", "judge_called", "cache_hit", "injection", "too_long", "judge_error", "parse_failure")
+FLAGS = (
+    "format_error",
+    "shortcut",
+    "judge_called",
+    "cache_hit",
+    "injection",
+    "too_long",
+    "judge_error",
+    "parse_failure",
+)
 
 
 def _judge_demo(data_dir: str, n: int) -> str:
@@ -104,8 +130,9 @@ def _judge_demo(data_dir: str, n: int) -> str:
             responses.append(_post(server.url + "/chat/completions", body)["choices"][0]["message"]["content"])
         # Show the judge path too: the reference's first sentence, reworded, needs the judge to decide.
         rows.append(rows[0])
-        responses.append("<|startofprediction|>In other words: " + rows[0]["extra_info"]["target"].lower()
-                         + "<|endofprediction|>")
+        responses.append(
+            "<|startofprediction|>In other words: " + rows[0]["extra_info"]["target"].lower() + "<|endofprediction|>"
+        )
         ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
         try:
             config = reward_config(model_dir, {"judge_base_url": server.url, "judge_model": server.model})
@@ -123,8 +150,17 @@ def _judge_demo(data_dir: str, n: int) -> str:
             print(f"\n--- {row['data_source']} reward={result['score']:.0f} ({', '.join(flags) or 'no flag'})")
             print(f"  prediction: {pred if pred is not None else '(no complete prediction tags)'}"[:400])
             print(f"  reference:  {row['reward_model']['ground_truth']}"[:400])
-            f.write(json.dumps({"data_source": row["data_source"], "response": response,
-                                "reference": row["reward_model"]["ground_truth"], **result}) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "data_source": row["data_source"],
+                        "response": response,
+                        "reference": row["reward_model"]["ground_truth"],
+                        **result,
+                    }
+                )
+                + "\n"
+            )
     keys = ("acc", "format_error", "shortcut", "judge_called", "cache_hit", "judge_error", "parse_failure")
     totals = {k: int(sum(r[k] for r in results)) for k in keys}
     print(f"\nscored {len(results)} responses through verl's reward loop (2 workers): {totals}")

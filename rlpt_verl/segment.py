@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections import defaultdict
-from functools import lru_cache
+from functools import cache
 from typing import NamedTuple
 
 __all__ = ["Segment", "split_sentences", "join_segments", "available_languages"]
@@ -39,7 +39,7 @@ def available_languages() -> tuple[str, ...]:
     return _LANGUAGES
 
 
-@lru_cache(maxsize=None)
+@cache
 def _punkt(language: str):
     """Build NLTK's PunktSentenceTokenizer from NLTK's parameters, with no nltk.download."""
     from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer

@@ -195,6 +195,12 @@ class JudgeClient:
         logger.warning("judge call failed after %d attempts: %s", sent, last)
         return None, sent, True
 
+    async def aclose(self) -> None:
+        """Close the connection pool (call from the loop that used it; Ray workers simply exit)."""
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
     # -- API -----------------------------------------------------------------------------------
     async def judge(self, key: tuple[str, str], prompt: str) -> Verdict:
         """Verdict for ``prompt``; ``key`` identifies equivalent requests for dedupe and caching."""

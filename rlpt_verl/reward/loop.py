@@ -12,8 +12,13 @@ from typing import Any
 import numpy as np
 
 
-def reward_config(tokenizer_path: str, reward_kwargs: dict | None = None, num_workers: int = 2,
-                  manager: str = "rlpt", overrides: list[str] | None = None):
+def reward_config(
+    tokenizer_path: str,
+    reward_kwargs: dict | None = None,
+    num_workers: int = 2,
+    manager: str = "rlpt",
+    overrides: list[str] | None = None,
+):
     """verl's composed trainer config with ``reward.reward_manager.name=<manager>``; no GPU needed."""
     from hydra import compose, initialize_config_module
 
@@ -44,9 +49,7 @@ def make_batch(rows: list[dict], responses: list[str], tokenizer, pad_id: int | 
     from verl import DataProto
 
     pad = tokenizer.pad_token_id if pad_id is None else pad_id
-    prompts = [
-        tokenizer.apply_chat_template(r["prompt"], add_generation_prompt=True, tokenize=True) for r in rows
-    ]
+    prompts = [tokenizer.apply_chat_template(r["prompt"], add_generation_prompt=True, tokenize=True) for r in rows]
     prompts = [list(p["input_ids"]) if hasattr(p, "keys") else list(p) for p in prompts]
     answers = [tokenizer(resp, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id] for resp in responses]
     plen, rlen = max(map(len, prompts)), max(map(len, answers))
@@ -79,6 +82,4 @@ def per_sample(output) -> list[dict]:
     """Unpack RewardLoopManager.compute_rm_score's DataProto into one dict per sample."""
     scores = output.batch["rm_scores"].sum(dim=-1).tolist()
     keys = output.meta_info.get("reward_extra_keys", [])
-    return [
-        {"score": s, **{k: output.non_tensor_batch[k][i].item() for k in keys}} for i, s in enumerate(scores)
-    ]
+    return [{"score": s, **{k: output.non_tensor_batch[k][i].item() for k in keys}} for i, s in enumerate(scores)]

@@ -1,13 +1,13 @@
 """Every input format of `rlpt build`/`rlpt prepare`, on real text (pydoc topics), plus dirty records."""
 
 import json
+from pydoc_data.topics import topics
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from pydoc_data.topics import topics
-
 from rlpt_verl.data_tools import CorpusReader, ReaderConfig
+
 from rlpt_verl.errors import UserError
 
 TEXTS = [topics[k] for k in sorted(topics)[:6]]
@@ -48,7 +48,8 @@ def test_folders_are_recursive_sorted_and_find_datasets(tmp_path):
     (tmp_path / "a.txt").write_text(TEXTS[2])
     (tmp_path / "notes.md").write_text("ignored")
     datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": [TEXTS[3]]})}).save_to_disk(
-        str(tmp_path / "b" / "hf"))
+        str(tmp_path / "b" / "hf")
+    )
     reader, docs = read([tmp_path])
     assert [d.text for d in docs] == [TEXTS[2], TEXTS[1], TEXTS[0], TEXTS[3]]  # sorted by path
     assert reader.files_skipped == {"unsupported_format": 1}
@@ -59,14 +60,20 @@ def test_bad_records_are_counted_not_fatal(tmp_path):
         f.write(b'{"text": "ok one. fine."}\n[1, 2]\n{"text": null}\n\n{"text": "nul \\u0000 byte"}\n{bad\n')
     reader, docs = read([tmp_path / "x.jsonl"])
     assert len(docs) == 1
-    assert reader.stats.dropped == {"not_an_object": 1, "missing_text_field": 1, "binary_content": 1,
-                                    "malformed_json": 1}
+    assert reader.stats.dropped == {
+        "not_an_object": 1,
+        "missing_text_field": 1,
+        "binary_content": 1,
+        "malformed_json": 1,
+    }
     (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
     reader, docs = read([tmp_path / "broken.parquet"])
     assert docs == [] and reader.files_skipped == {"unreadable_parquet": 1}
 
 
-@pytest.mark.parametrize("name, message", [("missing.jsonl", "input path not found"), ("x.csv", "unknown input format")])
+@pytest.mark.parametrize(
+    "name, message", [("missing.jsonl", "input path not found"), ("x.csv", "unknown input format")]
+)
 def test_user_mistakes(tmp_path, name, message):
     (tmp_path / "x.csv").write_text("a,b\n")
     with pytest.raises(UserError, match=message):

@@ -127,10 +127,13 @@ def test_split_by_document_and_report(built):
     val_docs = {r["extra_info"]["doc_id"] for p in ("val_asr", "val_msr") for r in rows(built, p)}
     assert len(val_docs) == 6 and not train_docs & val_docs
     report = json.load(open(os.path.join(built["dir"], "build_report.json")))
-    assert report["samples"] == {p: pq.ParquetFile(os.path.join(built["dir"], f"{p}.parquet")).metadata.num_rows
-                                 for p in POOLS}
-    assert report["documents"]["read"] == 79 and report["documents"]["used"] + sum(
-        report["documents"]["skipped_at_build"].values()) == 79
+    assert report["samples"] == {
+        p: pq.ParquetFile(os.path.join(built["dir"], f"{p}.parquet")).metadata.num_rows for p in POOLS
+    }
+    assert (
+        report["documents"]["read"] == 79
+        and report["documents"]["used"] + sum(report["documents"]["skipped_at_build"].values()) == 79
+    )
     assert report["prompt_tokens"]["p100"] <= BUDGET
     # at most 12 targets per document; both tasks come from the same sampled targets, less counted drops
     targets = {}
@@ -190,12 +193,29 @@ def test_dirty_corpus_is_skipped_and_counted(tmp_path, tokenizer_dir):
     (folder / "sub" / "blob.txt").write_bytes(b"\x00\x01binary\x00")
     (folder / "sub" / "image.png").write_bytes(b"\x89PNG")
     out = tmp_path / "out"
-    p = rlpt("build", str(folder), "-o", str(out), "--tokenizer", tokenizer_dir, "--val-docs", "1",
-             "--max-doc-chars", "4000", "--min-target-chars", "5", "--quiet")
+    p = rlpt(
+        "build",
+        str(folder),
+        "-o",
+        str(out),
+        "--tokenizer",
+        tokenizer_dir,
+        "--val-docs",
+        "1",
+        "--max-doc-chars",
+        "4000",
+        "--min-target-chars",
+        "5",
+        "--quiet",
+    )
     assert p.returncode == 0, p.stderr
     report = json.load(open(out / "build_report.json"))
     assert report["documents"]["skipped_at_read"] == {
-        "empty": 1, "invalid_utf8": 1, "malformed_json": 1, "missing_text_field": 1, "text_not_string": 1,
+        "empty": 1,
+        "invalid_utf8": 1,
+        "malformed_json": 1,
+        "missing_text_field": 1,
+        "text_not_string": 1,
         "too_large": 1,
     }
     assert report["documents"]["skipped_at_build"] == {"too_few_sentences": 1}

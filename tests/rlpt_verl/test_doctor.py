@@ -6,7 +6,10 @@ import sys
 def doctor(*args, **env):
     return subprocess.run(
         [sys.executable, "-m", "rlpt_verl.cli", "doctor", *args],
-        capture_output=True, text=True, env={**os.environ, **env}, timeout=600,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=600,
     )
 
 

@@ -14,17 +14,33 @@ def test_judge_eval_reports_agreement(tmp_path, built, judge_server, model_dir):
     for r in rows:
         ref, target = r["reward_model"]["ground_truth"], r["extra_info"]["target"]
         cases.append({"prediction": target, "reference": ref, "label": 1})  # textual prefix: no call
-        cases.append({"response": f"hmm <|startofprediction|>{target}<|endofprediction|>", "reference": ref,
-                      "label": 1})  # full response form, also a textual prefix
+        cases.append(
+            {"response": f"hmm <|startofprediction|>{target}<|endofprediction|>", "reference": ref, "label": 1}
+        )  # full response form, also a textual prefix
         cases.append({"prediction": "Completely unrelated words about gardening.", "reference": ref, "label": 0})
         cases.append({"response": "no tags here", "reference": ref, "label": 0})
     path = tmp_path / "cases.jsonl"
     path.write_text("".join(json.dumps(c) + "\n" for c in cases) + "not json\n" + json.dumps({"label": 1}) + "\n")
     out = tmp_path / "report.json"
     p = subprocess.run(
-        [sys.executable, "-m", "rlpt_verl.cli", "judge-eval", str(path), "--judge-url", judge_server.url,
-         "--judge-model", judge_server.model, "--tokenizer", model_dir, "--output", str(out)],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "rlpt_verl.cli",
+            "judge-eval",
+            str(path),
+            "--judge-url",
+            judge_server.url,
+            "--judge-model",
+            judge_server.model,
+            "--tokenizer",
+            model_dir,
+            "--output",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert p.returncode == 0, p.stderr[-2000:]
     report = json.load(open(out))
@@ -41,8 +57,21 @@ def test_judge_eval_reports_agreement(tmp_path, built, judge_server, model_dir):
 
 def test_judge_eval_bad_input(tmp_path, model_dir):
     p = subprocess.run(
-        [sys.executable, "-m", "rlpt_verl.cli", "judge-eval", str(tmp_path / "none.jsonl"), "--judge-url",
-         "http://127.0.0.1:9/v1", "--judge-model", "m", "--tokenizer", model_dir],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "rlpt_verl.cli",
+            "judge-eval",
+            str(tmp_path / "none.jsonl"),
+            "--judge-url",
+            "http://127.0.0.1:9/v1",
+            "--judge-model",
+            "m",
+            "--tokenizer",
+            model_dir,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert p.returncode == 2 and "cannot read cases file" in p.stderr and "Traceback" not in p.stderr

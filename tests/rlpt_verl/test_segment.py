@@ -1,5 +1,6 @@
-import pytest
 from pydoc_data.topics import topics
+
+import pytest
 
 from rlpt_verl.segment import Segment, join_segments, split_sentences
 
@@ -15,8 +16,10 @@ def texts(text):
         ("Prices rose, e.g. in Ohio. Then they fell.", ["Prices rose, e.g. in Ohio.", "Then they fell."]),
         ("It fits, i.e. it works. Good.", ["It fits, i.e. it works.", "Good."]),
         ("See Fig. 3 for details. It shows the trend.", ["See Fig. 3 for details.", "It shows the trend."]),
-        ("The U.S. economy grew by 3.5 percent. Analysts agreed.",
-         ["The U.S. economy grew by 3.5 percent.", "Analysts agreed."]),
+        (
+            "The U.S. economy grew by 3.5 percent. Analysts agreed.",
+            ["The U.S. economy grew by 3.5 percent.", "Analysts agreed."],
+        ),
         ("Pi is 3.14159 roughly. Tau is 6.28.", ["Pi is 3.14159 roughly.", "Tau is 6.28."]),
         ("价格上涨了。人们很担心！政府会怎么做？", ["价格上涨了。", "人们很担心！", "政府会怎么做？"]),
         ("他说：“好。”然后走了。", ["他说：“好。”", "然后走了。"]),
@@ -44,7 +47,11 @@ def test_paragraph_without_final_period_is_not_glued_to_next():
 def test_display_math_is_its_own_segment():
     text = "We have the identity\n$$\na^2 + b^2 = c^2\n$$\nwhich holds. It is old."
     assert texts(text) == ["We have the identity", "$$\na^2 + b^2 = c^2\n$$", "which holds.", "It is old."]
-    assert texts("So \\[ x = 1 \\] here.\n\\[\ny = 2\n\\]\nDone.") == ["So \\[ x = 1 \\] here.", "\\[\ny = 2\n\\]", "Done."]
+    assert texts("So \\[ x = 1 \\] here.\n\\[\ny = 2\n\\]\nDone.") == [
+        "So \\[ x = 1 \\] here.",
+        "\\[\ny = 2\n\\]",
+        "Done.",
+    ]
 
 
 def test_code_lines_are_not_glued():
@@ -58,11 +65,19 @@ def test_code_lines_are_not_glued():
 
 def test_indented_prose_after_colon_stays_prose():
     text = "Note:\n\n   This method may be bypassed when looking up\n   special methods. See the docs.\n\nEnd."
-    assert texts(text) == ["Note:", "This method may be bypassed when looking up special methods.", "See the docs.", "End."]
+    assert texts(text) == [
+        "Note:",
+        "This method may be bypassed when looking up special methods.",
+        "See the docs.",
+        "End.",
+    ]
 
 
 def test_rules_and_underlines_are_dropped_title_kept():
-    assert texts("Customizing access\n******************\n\nBody text here.") == ["Customizing access", "Body text here."]
+    assert texts("Customizing access\n******************\n\nBody text here.") == [
+        "Customizing access",
+        "Body text here.",
+    ]
 
 
 def test_separators_rebuild_the_layout():

@@ -15,7 +15,7 @@ from rlpt_verl.local_judge import LocalJudgeServer
 from rlpt_verl.reward.judge_client import JudgeConfigError, JudgeDownError
 from rlpt_verl.reward.loop import make_batch, reward_config
 
-O, C = "<|startofprediction|>", "<|endofprediction|>"
+OPEN, CLOSE = "<|startofprediction|>", "<|endofprediction|>"
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def judged_batch(rows, model_dir, tag):
     """Predictions that always need the judge, unique per test so no cache serves them."""
     from rlpt_verl.prompt_meter import load_tokenizer
 
-    responses = [f"{O}{tag} case {i}: something else entirely.{C}" for i in range(len(rows))]
+    responses = [f"{OPEN}{tag} case {i}: something else entirely.{CLOSE}" for i in range(len(rows))]
     return make_batch(rows, responses, load_tokenizer(model_dir))
 
 
@@ -47,8 +47,16 @@ def worker_for(model_dir, server, **kwargs):
 
 
 def test_sigstop_times_out_then_sigcont_recovers(server, rows, model_dir):
-    worker = worker_for(model_dir, server, judge_timeout_s=2, judge_max_retries=10, judge_backoff_base_s=0.2,
-                        judge_backoff_max_s=1.0, judge_retry_budget_s=90, judge_concurrency=2)
+    worker = worker_for(
+        model_dir,
+        server,
+        judge_timeout_s=2,
+        judge_max_retries=10,
+        judge_backoff_base_s=0.2,
+        judge_backoff_max_s=1.0,
+        judge_retry_budget_s=90,
+        judge_concurrency=2,
+    )
 
     async def scenario():
         task = asyncio.create_task(worker.compute_score_batch(judged_batch(rows, model_dir, "stop")))
@@ -66,8 +74,16 @@ def test_sigstop_times_out_then_sigcont_recovers(server, rows, model_dir):
 
 
 def test_kill_and_restart_retries_succeed(server, rows, model_dir):
-    worker = worker_for(model_dir, server, judge_timeout_s=10, judge_max_retries=40, judge_backoff_base_s=0.2,
-                        judge_backoff_max_s=2.0, judge_retry_budget_s=150, judge_concurrency=3)
+    worker = worker_for(
+        model_dir,
+        server,
+        judge_timeout_s=10,
+        judge_max_retries=40,
+        judge_backoff_base_s=0.2,
+        judge_backoff_max_s=2.0,
+        judge_retry_budget_s=150,
+        judge_concurrency=3,
+    )
     server.stop()
 
     async def scenario():
@@ -92,9 +108,18 @@ def test_wrong_model_name_fails_fast_and_clearly(server, rows, model_dir):
 
 def test_judge_down_raises_naming_the_url(model_dir, rows):
     dead = LocalJudgeServer(model_dir)  # never started: nothing listens on its port
-    worker = worker_for(model_dir, dead, judge_timeout_s=2, judge_max_retries=1, judge_backoff_base_s=0.05,
-                        judge_down_window=8, judge_down_min_calls=4)
+    worker = worker_for(
+        model_dir,
+        dead,
+        judge_timeout_s=2,
+        judge_max_retries=1,
+        judge_backoff_base_s=0.05,
+        judge_down_window=8,
+        judge_down_min_calls=4,
+    )
     t0 = time.monotonic()
-    with pytest.raises(JudgeDownError, match=rf"judge at http://127\.0\.0\.1:{dead.port}/v1/chat/completions looks down"):
+    with pytest.raises(
+        JudgeDownError, match=rf"judge at http://127\.0\.0\.1:{dead.port}/v1/chat/completions looks down"
+    ):
         asyncio.run(worker.compute_score_batch(judged_batch(rows, model_dir, "down")))
     assert time.monotonic() - t0 < 30
