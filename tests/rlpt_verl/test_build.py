@@ -71,12 +71,23 @@ def _spec_blocks():
     return re.findall(r"```\n(.*?)\n```", text, flags=re.S)
 
 
+# SHA-256 of SPEC §2's template blocks, so a drifted template fails even where ../shared is absent.
+SPEC_SHA256 = {
+    "ASR": "e524849dc456942045e2cabb3ec47fa97d5939f472eaa0923371f83ffc91d159",
+    "MSR": "27663d4aad0f18619b4f9f1b8c5c06e91ab9eae8aace39e0d530813894b1bd1a",
+}
+
+
 def test_templates_are_the_spec_byte_for_byte():
-    if not os.path.exists(SPEC):
-        pytest.skip("../shared/SPEC.md not beside this checkout")
-    blocks = _spec_blocks()
-    assert ASR_TEMPLATE in blocks
-    assert MSR_TEMPLATE in blocks
+    import hashlib
+
+    assert hashlib.sha256(ASR_TEMPLATE.encode()).hexdigest() == SPEC_SHA256["ASR"]
+    assert hashlib.sha256(MSR_TEMPLATE.encode()).hexdigest() == SPEC_SHA256["MSR"]
+    if os.path.exists(SPEC):
+        blocks = _spec_blocks()
+        assert ASR_TEMPLATE in blocks
+        assert MSR_TEMPLATE in blocks
+        assert {hashlib.sha256(b.encode()).hexdigest() for b in blocks} >= set(SPEC_SHA256.values())
 
 
 def test_prompts_are_the_templates_with_document_text(built, pydoc_jsonl):
