@@ -85,6 +85,13 @@ def judge_settings(config: Any, reward_router_address: str | None = None) -> tup
     return settings, options
 
 
+def compute_score_unused(**kwargs: Any) -> float:
+    """Named by recipes as ``reward.custom_reward_function`` when verl manages the judge: without one,
+    verl 0.9.1 routes every sample to its discriminative ``/classify`` path and bypasses the manager.
+    The `rlpt` manager never calls it."""
+    raise RuntimeError("compute_score_unused is a routing placeholder; the `rlpt` reward manager scores samples")
+
+
 @register("rlpt")
 class RLPTRewardManager(RewardManagerBase):
     """Binary prefix reward: 1 iff the prediction is a semantically valid prefix of the reference."""
