@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.rlpt-installed
 # Where test/quickstart assets (the SmolLM2 folder, built data) are cached; never inside git.
 export RLPT_CACHE ?= $(HOME)/.cache/rlpt-verl
 
-.PHONY: install quickstart test lint bench-build clean
+.PHONY: install quickstart test lint bench-build bench-reward clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -32,6 +32,9 @@ test: install lint
 
 bench-build: install
 	$(PY) benchmarks/bench_build.py
+
+bench-reward: install
+	$(PY) benchmarks/bench_reward.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info quickstart_out
