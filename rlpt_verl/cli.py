@@ -123,10 +123,41 @@ def _cmd_judge_eval(args) -> int:
     return 0
 
 
+def _add_sft_data(sub) -> None:
+    p = sub.add_parser(
+        "sft-data",
+        help="convert instruction data to verl's SFT parquet (messages column) for the cold-start SFT",
+        description="Accepts messages (OpenAI roles), conversations (ShareGPT), instruction/input/output, "
+        "prompt/response, prompt/completion, question/answer, query/response, or explicit fields; same inputs and "
+        "bad-input rules as `rlpt build`.",
+    )
+    p.add_argument("inputs", nargs="+", help=".jsonl/.json/.parquet files, folders, or `datasets` folders")
+    p.add_argument("--output", "-o", required=True, help="output folder (train.parquet, val.parquet, sft_report.json)")
+    p.add_argument("--prompt-field", help="field holding the user prompt (with --response-field)")
+    p.add_argument("--response-field", help="field holding the assistant response (with --prompt-field)")
+    p.add_argument("--val-fraction", type=float, default=0.01, help="share held out by seeded hash (0.01)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_sft_data)
+
+
+def _cmd_sft_data(args) -> int:
+    from .sft_data import run_sft_data
+
+    r = run_sft_data(args.inputs, args.output, args.val_fraction, args.seed, args.prompt_field, args.response_field)
+    print(
+        f"records read: {r['records_read']}; conversations: train={r['rows']['train']} val={r['rows']['val']}; "
+        f"formats: {r['formats']}; skipped: {sum(r['skipped'].values()) + sum(r['skipped_at_read'].values())} "
+        f"{ {**r['skipped'], **r['skipped_at_read']} }"
+    )
+    print(f"wrote train.parquet, val.parquet and sft_report.json to {args.output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rlpt", description="RLPT/RPT data and tools for verl 0.9.1")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_build(sub)
+    _add_sft_data(sub)
     _add_judge_eval(sub)
     _add_doctor(sub)
     return parser

@@ -1,0 +1,154 @@
+"""`rlpt sft-data`: instruction data in common formats -> verl's SFT parquet (a ``messages`` column).
+
+RLPT needs a cold-start SFT for basic instruction following (SPEC §2). Accepted per record, in order:
+``messages`` (OpenAI roles) or ``conversations`` (ShareGPT ``from``/``value``); explicit
+``--prompt-field``/``--response-field``; or the common pairs instruction(+input)/output (Alpaca),
+prompt/response, prompt/completion, question/answer, query/response. Bad records are skipped and
+counted by reason; the split is by a seeded hash of each conversation (streaming, deterministic).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import Counter
+
+from .errors import UserError
+
+ROLES = {"system", "user", "assistant", "tool"}
+SHAREGPT_ROLES = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "system": "system",
+    "tool": "tool",
+    "function": "tool",
+    "observation": "tool",
+}
+PAIRS = (("prompt", "response"), ("prompt", "completion"), ("question", "answer"), ("query", "response"))
+
+
+def to_messages(record: dict, prompt_field: str | None = None, response_field: str | None = None):
+    """(messages, format) for a record, or (None, reason) when it cannot be a training conversation.
+
+    >>> to_messages({"instruction": "Add.", "input": "1 and 2", "output": "3"})[0][0]["content"]
+    'Add.\\n\\n1 and 2'
+    >>> to_messages({"messages": [{"role": "user", "content": "hi"}]})
+    (None, 'no_assistant_turn_last')
+    """
+    if prompt_field or response_field:
+        return _pair(record.get(prompt_field), record.get(response_field), "fields")
+    if "messages" in record:
+        return _check(record["messages"], "messages")
+    if "conversations" in record:
+        convo = record["conversations"]
+        if not isinstance(convo, list):
+            return None, "conversations_not_a_list"
+        mapped = []
+        for turn in convo:
+            if not isinstance(turn, dict) or turn.get("from") not in SHAREGPT_ROLES:
+                return None, "bad_turn"
+            mapped.append({"role": SHAREGPT_ROLES[turn["from"]], "content": turn.get("value")})
+        return _check(mapped, "sharegpt")
+    if "instruction" in record and "output" in record:
+        extra = record.get("input") or ""
+        prompt = record["instruction"] + ("\n\n" + extra if isinstance(extra, str) and extra.strip() else "")
+        return (
+            _pair(prompt, record["output"], "alpaca")
+            if isinstance(record["instruction"], str)
+            else (None, "content_not_string")
+        )
+    for p, r in PAIRS:
+        if p in record and r in record:
+            return _pair(record[p], record[r], f"{p}/{r}")
+    return None, "unknown_format"
+
+
+def _pair(prompt, response, fmt: str):
+    return _check([{"role": "user", "content": prompt}, {"role": "assistant", "content": response}], fmt)
+
+
+def _check(messages, fmt: str):
+    if not isinstance(messages, list) or not messages:
+        return None, "messages_not_a_list"
+    clean = []
+    for m in messages:
+        if not isinstance(m, dict) or m.get("role") not in ROLES:
+            return None, "bad_role"
+        if not isinstance(m.get("content"), str):
+            return None, "content_not_string"
+        if not m["content"].strip():
+            return None, "empty_content"
+        clean.append({"role": m["role"], "content": m["content"]})
+    if not any(m["role"] == "user" for m in clean):
+        return None, "no_user_turn"
+    if clean[-1]["role"] != "assistant":
+        return None, "no_assistant_turn_last"
+    return clean, fmt
+
+
+def run_sft_data(
+    inputs: list[str],
+    output: str,
+    val_fraction: float = 0.01,
+    seed: int = 0,
+    prompt_field: str | None = None,
+    response_field: str | None = None,
+) -> dict:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .data_tools import ReaderConfig, RecordReader
+
+    if not 0 <= val_fraction < 1:
+        raise UserError("--val-fraction must be in [0, 1)")
+    if bool(prompt_field) != bool(response_field):
+        raise UserError("--prompt-field and --response-field go together")
+    reader = RecordReader(list(inputs), ReaderConfig())
+    os.makedirs(output, exist_ok=True)
+    schema = pa.schema([("messages", pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())])))])
+    writers, buffers, counts = {}, {"train": [], "val": []}, Counter()
+    formats, skipped = Counter(), Counter()
+
+    def flush(split):
+        if split not in writers:
+            writers[split] = pq.ParquetWriter(os.path.join(output, f"{split}.parquet"), schema, compression="zstd")
+        if buffers[split]:
+            writers[split].write_table(pa.Table.from_pylist(buffers[split], schema=schema))
+            buffers[split] = []
+
+    for _, record in reader:
+        messages, info = to_messages(record, prompt_field, response_field)
+        if messages is None:
+            skipped[info] += 1
+            continue
+        formats[info] += 1
+        key = hashlib.blake2b(f"{seed}\x00{json.dumps(messages, sort_keys=True)}".encode(), digest_size=8).digest()
+        split = "val" if int.from_bytes(key, "big") / 2**64 < val_fraction else "train"
+        buffers[split].append({"messages": messages})
+        counts[split] += 1
+        if len(buffers[split]) >= 2048:
+            flush(split)
+    if not counts["train"]:
+        raise UserError(
+            f"no usable conversation in {', '.join(inputs)} (skipped: {dict(skipped)}, read: "
+            f"{dict(reader.stats.dropped)}); use messages, prompt/response or --prompt-field/--response-field"
+        )
+    for split in ("train", "val"):
+        flush(split)
+        writers[split].close()
+    report = {
+        "records_read": reader.stats.forwarded + reader.stats.total_dropped,
+        "skipped_at_read": dict(sorted(reader.stats.dropped.items())),
+        "skipped": dict(sorted(skipped.items())),
+        "files_skipped": dict(sorted(reader.files_skipped.items())),
+        "formats": dict(sorted(formats.items())),
+        "rows": {"train": counts["train"], "val": counts["val"]},
+        "files": {"train": "train.parquet", "val": "val.parquet"},
+    }
+    with open(os.path.join(output, "sft_report.json"), "w") as f:
+        json.dump(report, f, indent=2, sort_keys=True)
+        f.write("\n")
+    return report
