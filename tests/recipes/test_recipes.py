@@ -106,3 +106,28 @@ def test_main_ppo_cfg_job_exits_0(config_path):
         job = yaml.safe_load(p.stdout)
         assert job["data"]["custom_cls"]["name"] == "RLPTMixtureDataset"
         assert job["reward"]["reward_manager"]["module"]["path"] == "pkg://rlpt_verl.reward.rlpt_manager"
+
+
+@pytest.mark.parametrize(
+    "script, model, tp",
+    [
+        ("run_rlpt_qwen3_4b_base.sh", "Qwen/Qwen3-4B-Base", 1),
+        ("run_rlpt_qwen3_8b_base.sh", "Qwen/Qwen3-8B-Base", 2),
+        ("run_rlpt_llama3.2_3b_base.sh", "meta-llama/Llama-3.2-3B", 1),
+    ],
+)
+def test_launch_scripts_compose_and_take_overrides_last(script, model, tp):
+    p = subprocess.run(
+        ["bash", os.path.join(REPO, "recipes", script), "data.train_batch_size=256", "--cfg", "job"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHON": sys.executable},
+    )
+    assert p.returncode == 0, p.stderr[-2000:]
+    job = yaml.safe_load(p.stdout)
+    assert job["actor_rollout_ref"]["model"]["path"] == model
+    assert job["actor_rollout_ref"]["rollout"]["tensor_model_parallel_size"] == tp
+    assert job["trainer"]["n_gpus_per_node"] == 8
+    assert job["data"]["train_batch_size"] == 256  # the caller's override wins
+    assert job["actor_rollout_ref"]["actor"]["ppo_mini_batch_size"] == "${data.train_batch_size}"  # on-policy kept
