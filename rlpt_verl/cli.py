@@ -78,12 +78,29 @@ def _cmd_build(args) -> int:
 
 
 def _add_doctor(sub) -> None:
-    p = sub.add_parser("doctor", help="check the installation: versions and verl plugin registration")
+    p = sub.add_parser(
+        "doctor",
+        help="check the installation, or a recipe with your overrides",
+        description="Without RECIPE: versions and verl plugin registration here and in a Ray worker. With RECIPE "
+        "(a shipped recipe name such as rlpt_grpo_fsdp, or a YAML path) and Hydra overrides: compose it against "
+        "verl 0.9.1 and report legacy keys, a bypassed or sleeping judge, an inexact λ, a prompt budget smaller "
+        "than the built data and missing data files.",
+    )
+    p.add_argument("recipe", nargs="?", help="recipe name or YAML path (optional)")
+    p.add_argument("overrides", nargs="*", help="Hydra overrides, as for verl.trainer.main_ppo")
     p.add_argument("--no-ray", action="store_true", help="skip the check inside a Ray worker process")
     p.set_defaults(func=_cmd_doctor)
 
 
 def _cmd_doctor(args) -> int:
+    if args.recipe:
+        from .recipe_check import check_config, compose_recipe
+
+        problems = check_config(compose_recipe(args.recipe, list(args.overrides)))
+        for problem in problems:
+            print(f"  - {problem}", file=sys.stderr)
+        print(f"{args.recipe}: " + (f"{len(problems)} problem(s)" if problems else "no problems found"))
+        return 1 if problems else 0
     from .doctor import run_doctor
 
     return run_doctor(check_ray=not args.no_ray)

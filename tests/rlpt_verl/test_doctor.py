@@ -26,3 +26,46 @@ def test_doctor_names_what_is_missing():
     assert p.returncode == 1
     assert "VERL_USE_EXTERNAL_PLUGINS='none' disables our plugin" in p.stderr
     assert "does not register reward manager(s) rlpt" in p.stderr
+
+
+def test_doctor_recipe_ok_for_matching_data(built):
+    d = built["dir"]
+    files = [
+        f"data.train_files=[{d}/train_asr.parquet,{d}/train_msr.parquet]",
+        f"data.val_files=[{d}/val_asr.parquet,{d}/val_msr.parquet]",
+        "data.max_prompt_length=512",
+    ]
+    p = doctor("rlpt_grpo_fsdp", *files)
+    assert p.returncode == 0, p.stderr
+    assert "rlpt_grpo_fsdp: no problems found" in p.stdout
+
+
+def test_doctor_recipe_reports_each_cluster_trap(built, tmp_path):
+    d = built["dir"]
+    p = doctor(
+        "rlpt_grpo_fsdp",
+        f"data.train_files=[{d}/train_asr.parquet,{tmp_path}/missing.parquet]",
+        f"data.val_files=[{d}/val_asr.parquet]",
+        "data.max_prompt_length=256",
+        "actor_rollout_ref.actor.loss_agg_mode=token-mean",
+        "reward_model.reward_manager=rlpt",
+        "reward.reward_model.enable=true",
+        "reward.reward_model.nnodes=1",
+    )
+    assert p.returncode == 1
+    err = p.stderr
+    assert "legacy reward keys set (reward_model.reward_manager)" in err
+    assert "/classify path and the rlpt manager is bypassed" in err
+    assert "judge colocated on the training GPUs" in err
+    assert "free_cache_engine=true" in err
+    assert "λ is not exact: actor.loss_agg_mode=token-mean" in err
+    assert f"data files not found: {tmp_path}/missing.parquet" in err
+    assert "data.max_prompt_length=256 is smaller than the built data (prompts up to" in err
+    assert "set data.max_prompt_length=512" in err
+
+
+def test_doctor_recipe_bad_name_or_override():
+    p = doctor("no_such_recipe")
+    assert p.returncode == 2 and "cannot compose recipe 'no_such_recipe'" in p.stderr
+    p = doctor("rlpt_grpo_fsdp", "data.no_such_key=1")
+    assert p.returncode == 2 and "cannot compose recipe" in p.stderr and "Traceback" not in p.stderr

@@ -1,0 +1,139 @@
+"""`rlpt doctor RECIPE [overrides...]`: the problems a user would otherwise meet on the cluster.
+
+verl 0.9.1 accepts several settings that silently do nothing or silently break RLPT; each check here
+names one of them (SPEC §4) and the fix. :func:`check_config` is pure (a composed config in, a list of
+problems out); :func:`compose_recipe` composes a shipped recipe name or a YAML path with overrides.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from .errors import UserError
+
+MANAGER_NAMES = {"rlpt", "RLPTRewardManager"}
+
+
+def compose_recipe(recipe: str, overrides: list[str]):
+    from hydra import compose, initialize_config_dir, initialize_config_module
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        if recipe.endswith((".yaml", ".yml")) or os.sep in recipe:
+            path = os.path.abspath(recipe)
+            if not os.path.exists(path):
+                raise UserError(f"recipe file not found: {recipe}")
+            with initialize_config_dir(os.path.dirname(path), version_base=None):
+                return compose(os.path.splitext(os.path.basename(path))[0], overrides=overrides)
+        with initialize_config_module("rlpt_verl.recipes", version_base=None):
+            return compose(recipe, overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"cannot compose recipe {recipe!r}: {first}") from None
+
+
+def _files(value) -> list[str]:
+    if value is None:
+        return []
+    return [str(v) for v in ([value] if isinstance(value, str) else list(value))]
+
+
+def check_config(cfg) -> list[str]:
+    """Problems with a composed verl 0.9.1 PPO config for RLPT; empty when it is fine."""
+    problems: list[str] = []
+    get = cfg.get
+
+    # 1. legacy top-level reward keys: accepted and ignored in 0.9.1
+    legacy = []
+    for section in ("reward_model", "custom_reward_function", "sandbox_fusion"):
+        node = get(section)
+        if node is None:
+            continue
+        for key, value in _flatten(node).items():
+            if value is not None:  # all of them default to null
+                legacy.append(f"{section}.{key}")
+    if legacy:
+        problems.append(f"legacy reward keys set ({', '.join(legacy)}): verl 0.9.1 ignores them; use reward.* keys")
+
+    reward = cfg.reward
+    manager = reward.reward_manager
+    uses_rlpt = manager.name in MANAGER_NAMES
+    rm = reward.reward_model
+    if rm.enable and uses_rlpt:
+        if reward.custom_reward_function.get("path") is None:
+            problems.append(
+                "verl-managed judge without reward.custom_reward_function.path: every sample goes to verl's "
+                "/classify path and the rlpt manager is bypassed (set path=pkg://rlpt_verl.reward.rlpt_manager, "
+                "name=compute_score_unused)"
+            )
+        if not rm.enable_resource_pool:
+            problems.append(
+                "judge colocated on the training GPUs (reward.reward_model.enable_resource_pool=false): verl hands "
+                "the manager only raw_prompt; give the judge its own pool"
+            )
+        if rm.rollout.get("free_cache_engine", True):
+            problems.append(
+                "reward.reward_model.rollout.free_cache_engine=true: verl 0.9.1 puts the judge to sleep and nothing "
+                "wakes it; set it to false"
+            )
+        if not (rm.n_gpus_per_node and rm.nnodes):
+            problems.append("verl-managed judge with no GPUs (reward.reward_model.n_gpus_per_node / nnodes)")
+
+    data = cfg.data
+    custom = data.get("custom_cls") or {}
+    if custom.get("name") == "RLPTMixtureDataset":
+        loss_agg = cfg.actor_rollout_ref.actor.get("loss_agg_mode")
+        if loss_agg != "seq-mean-token-mean":
+            problems.append(
+                f"λ is not exact: actor.loss_agg_mode={loss_agg}; the per-batch ASR:MSR mix weighs J_MSR by λ only "
+                "with seq-mean-token-mean"
+            )
+        if data.get("shuffle"):
+            problems.append("data.shuffle=true reorders the mixture dataset's batches: set data.shuffle=false")
+        gen = data.get("gen_batch_size")
+        if gen not in (None, data.train_batch_size):
+            problems.append(f"data.gen_batch_size={gen} differs from data.train_batch_size: batches no longer hold λ")
+
+    missing = [
+        f
+        for f in _files(data.get("train_files")) + _files(data.get("val_files"))
+        if "://" not in f and not os.path.exists(f)
+    ]
+    if missing:
+        problems.append(f"data files not found: {', '.join(missing)} (build them with `rlpt build`)")
+    budget = data.get("max_prompt_length")
+    for report_path in sorted(
+        {
+            os.path.join(os.path.dirname(f), "build_report.json")
+            for f in _files(data.get("train_files")) + _files(data.get("val_files"))
+        }
+    ):
+        if not os.path.exists(report_path):
+            continue
+        with open(report_path) as fh:
+            report = json.load(fh)
+        longest = (report.get("prompt_tokens") or {}).get("p100")
+        built = (report.get("config") or {}).get("max_prompt_tokens")
+        if longest is not None and budget is not None and longest > budget:
+            problems.append(
+                f"data.max_prompt_length={budget} is smaller than the built data (prompts up to {longest} tokens, "
+                f"built with --max-prompt-tokens {built}, {report_path}): verl would drop or left-truncate them; "
+                f"set data.max_prompt_length={built}"
+            )
+    return problems
+
+
+def _flatten(node, prefix: str = "") -> dict:
+    from omegaconf import DictConfig
+
+    out = {}
+    for key in node:
+        value = node.get(key)
+        name = f"{prefix}{key}"
+        if isinstance(value, DictConfig):
+            out.update(_flatten(value, name + "."))
+        elif key != "_target_":
+            out[name] = value
+    return out
