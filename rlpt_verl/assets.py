@@ -100,6 +100,11 @@ def champ_problems() -> list[dict]:
     with zipfile.ZipFile(pypi_file("champ-dataset")) as z:
         data = json.loads(z.read("champ_dataset/dataset_files/v0.json"))
     return [
-        {"id": key, "problem": p["_text"], "solution": " ".join(s["_text"] for s in p["solution"]["steps"])}
+        {
+            "id": key,
+            "problem": p["_text"],
+            "solution": " ".join(s["_text"] for s in p["solution"]["steps"]),
+            "answer": p["_answer"],
+        }
         for key, p in sorted(data["problems"].items())
     ]

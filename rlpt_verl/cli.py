@@ -170,11 +170,37 @@ def _cmd_sft_data(args) -> int:
     return 0
 
 
+def _add_math_data(sub) -> None:
+    p = sub.add_parser(
+        "math-data",
+        help="convert math question/answer data to verl's RL parquet for RLVR after RLPT",
+        description="Fields problem/question/prompt/query and answer/final_answer/solution/response (a solution is "
+        "reduced to its last \\boxed{}); rows are scored by verl's built-in MATH verifier.",
+    )
+    p.add_argument("inputs", nargs="+", help=".jsonl/.json/.parquet files, folders, or `datasets` folders")
+    p.add_argument("--output", "-o", required=True, help="output folder (train.parquet, val.parquet, math_report.json)")
+    p.add_argument("--question-field")
+    p.add_argument("--answer-field")
+    p.add_argument("--val-fraction", type=float, default=0.05, help="share held out by seeded hash (0.05)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_math_data)
+
+
+def _cmd_math_data(args) -> int:
+    from .math_data import run_math_data
+
+    r = run_math_data(args.inputs, args.output, args.val_fraction, args.seed, args.question_field, args.answer_field)
+    print(f"records read: {r['records_read']}; rows: {r['rows']}; skipped: {r['skipped']} {r['skipped_at_read']}")
+    print(f"wrote train.parquet, val.parquet and math_report.json to {args.output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rlpt", description="RLPT/RPT data and tools for verl 0.9.1")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_build(sub)
     _add_sft_data(sub)
+    _add_math_data(sub)
     _add_judge_eval(sub)
     _add_doctor(sub)
     return parser

@@ -131,3 +131,71 @@ def test_launch_scripts_compose_and_take_overrides_last(script, model, tp):
     assert job["trainer"]["n_gpus_per_node"] == 8
     assert job["data"]["train_batch_size"] == 256  # the caller's override wins
     assert job["actor_rollout_ref"]["actor"]["ppo_mini_batch_size"] == "${data.train_batch_size}"  # on-policy kept
+
+
+@pytest.fixture(scope="module")
+def wheel_site(tmp_path_factory):
+    """This package built as a wheel and unpacked on its own path (not the editable checkout)."""
+    root = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", REPO, "-w", str(root / "dist")],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    wheel = next((root / "dist").glob("rlpt_verl-*.whl"))
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(root / "site"), str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    return str(root / "site")
+
+
+def test_recipes_compose_from_the_installed_wheel(wheel_site):
+    env = {**os.environ, "PYTHONPATH": wheel_site}
+    where = subprocess.run(
+        [sys.executable, "-c", "import rlpt_verl.recipes as r; print(r.__file__)"],
+        cwd="/",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert where.stdout.strip().startswith(wheel_site)
+    for name in ("rlpt_grpo_fsdp", "rlpt_grpo_megatron_managed_judge", "rlvr_grpo_fsdp"):
+        p = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "verl.trainer.main_ppo",
+                "--config-path=pkg://rlpt_verl.recipes",
+                f"--config-name={name}",
+                "--cfg",
+                "job",
+            ],
+            cwd="/",
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert p.returncode == 0, (name, p.stderr[-2000:])
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "verl.trainer.sft_trainer",
+            "--config-path=pkg://rlpt_verl.recipes",
+            "--config-name=sft_cold_start",
+            "--cfg",
+            "job",
+        ],
+        cwd="/",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert p.returncode == 0, p.stderr[-2000:]
