@@ -87,7 +87,7 @@ for name in {PRIMARY!r}:
 
 @pytest.mark.parametrize("config_path", ["pkg://rlpt_verl.recipes", os.path.join(REPO, "recipes")])
 def test_main_ppo_cfg_job_exits_0(config_path):
-    for name in PRIMARY if config_path.startswith("pkg") else PRIMARY[:1]:
+    for name in PRIMARY:
         p = subprocess.run(
             [
                 sys.executable,
@@ -164,7 +164,7 @@ def test_recipes_compose_from_the_installed_wheel(wheel_site):
         timeout=120,
     )
     assert where.stdout.strip().startswith(wheel_site)
-    for name in ("rlpt_grpo_fsdp", "rlpt_grpo_megatron_managed_judge", "rlvr_grpo_fsdp"):
+    for name in [*PRIMARY, "rlvr_grpo_fsdp"]:
         p = subprocess.run(
             [
                 sys.executable,
