@@ -108,7 +108,7 @@ class DocumentBuilder:
         if not targets:
             out["skip"] = "no_target_long_enough"
             return out
-        targets = sample_targets(targets, cfg.max_targets_per_doc, doc_rng(cfg.seed, doc.id))
+        targets = sample_targets(targets, cfg.max_targets_per_doc, doc_rng(cfg.seed, doc.text))
         prefix = self.meter.segment_token_prefix(segs)
         ends = list(accumulate(len(sg.sep if i else "") + len(sg.text) for i, sg in enumerate(segs)))
         for task in TASKS:

@@ -10,11 +10,10 @@ import bisect
 import hashlib
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from .segment import Segment, join_segments
 
-__all__ = ["eligible_targets", "sample_targets", "reference_text", "context_start", "doc_rng", "SamplePlan"]
+__all__ = ["eligible_targets", "sample_targets", "reference_text", "context_start", "doc_rng"]
 
 
 def eligible_targets(segments: Sequence[Segment], min_target_chars: int) -> list[int]:
@@ -32,7 +31,8 @@ def eligible_targets(segments: Sequence[Segment], min_target_chars: int) -> list
 
 
 def doc_rng(seed: int, doc_key: str) -> random.Random:
-    """A per-document RNG: the same document draws the same targets whatever the worker order."""
+    """A per-document RNG keyed by the document's text: the same document draws the same targets whatever
+    the worker order, the file name or the folder it was read from."""
     digest = hashlib.blake2b(f"{seed}\x00{doc_key}".encode(), digest_size=8).digest()
     return random.Random(int.from_bytes(digest, "big"))
 
@@ -70,12 +70,3 @@ def context_start(prefix: Sequence[int], j: int, budget: int) -> int | None:
     """
     start = bisect.bisect_left(prefix, prefix[j] - budget, 0, j)
     return start if start < j else None
-
-
-@dataclass(frozen=True)
-class SamplePlan:
-    """One (task, target) with the context window chosen for it."""
-
-    task: str  # "asr" | "msr"
-    j: int  # target segment index (0-based)
-    start: int  # first context segment index

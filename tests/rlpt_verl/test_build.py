@@ -133,7 +133,7 @@ def test_context_is_cut_only_as_far_as_needed(built, tokenizer_dir):
         assert meter.count_prompts([longer])[0] > BUDGET
 
 
-def test_split_by_document_and_report(built):
+def test_split_by_document_and_report(built, pydoc_jsonl):
     train_docs = {r["extra_info"]["doc_id"] for p in ("train_asr", "train_msr") for r in rows(built, p)}
     val_docs = {r["extra_info"]["doc_id"] for p in ("val_asr", "val_msr") for r in rows(built, p)}
     assert len(val_docs) == 6 and not train_docs & val_docs
@@ -146,19 +146,21 @@ def test_split_by_document_and_report(built):
         and report["documents"]["used"] + sum(report["documents"]["skipped_at_build"].values()) == 79
     )
     assert report["prompt_tokens"]["p100"] <= BUDGET
-    # at most 12 targets per document; both tasks come from the same sampled targets, less counted drops
-    targets = {}
-    for p in POOLS:
-        targets[p] = {(r["extra_info"]["doc_id"], r["extra_info"]["segment_index"]) for r in rows(built, p)}
-    per_doc = {}
-    for doc_id, _ in targets["train_asr"] | targets["train_msr"]:
-        per_doc[doc_id] = per_doc.get(doc_id, 0) + 1
-    assert max(per_doc.values()) <= 12
-    union = set().union(*targets.values())
+    # both tasks come from the same seeded sample of at most 12 targets per document, less counted drops
+    from rlpt_verl.tasks import doc_rng, eligible_targets, sample_targets
+
+    texts = {f"{pydoc_jsonl}:{i + 1}": json.loads(line)["text"] for i, line in enumerate(open(pydoc_jsonl))}
+    sampled = set()
+    for doc_id, text in texts.items():
+        js = sample_targets(eligible_targets(split_sentences(text), 20), 12, doc_rng(3, text))
+        sampled |= {(doc_id, j) for j in js}
     drops = report["samples_dropped"]
     for task in ("asr", "msr"):
-        missing = union - targets[f"train_{task}"] - targets[f"val_{task}"]
-        assert len(missing) == drops.get(f"{task}_prompt_too_long", 0)
+        got = set()
+        for p in (f"train_{task}", f"val_{task}"):
+            got |= {(r["extra_info"]["doc_id"], r["extra_info"]["segment_index"]) for r in rows(built, p)}
+        assert got <= sampled
+        assert len(sampled - got) == drops.get(f"{task}_prompt_too_long", 0)
     indices = [r["extra_info"]["index"] for p in POOLS for r in rows(built, p)]
     assert len(set(indices)) == len(indices)
 
