@@ -23,7 +23,7 @@ from .data_tools import CorpusReader, Document, ReaderConfig
 from .errors import UserError
 from .prompt_meter import PromptMeter, load_tokenizer
 from .prompts import asr_prompt, msr_prompt
-from .segment import split_sentences
+from .segment import join_segments, split_sentences
 from .tasks import context_start, doc_rng, eligible_targets, reference_text, sample_targets
 
 TASKS = ("asr", "msr")
@@ -160,8 +160,6 @@ class DocumentBuilder:
 
     @staticmethod
     def _content(task: str, segs, j: int, start: int) -> str:
-        from .segment import join_segments
-
         context = join_segments(segs[start:j])
         return asr_prompt(context) if task == "asr" else msr_prompt(context, segs[j + 1].text)
 
@@ -305,7 +303,7 @@ def _windows(it: Iterable, size: int) -> Iterator[list]:
 
 
 class _Runner:
-    """Maps a function over documents in-process or on a process pool, in order, with bounded memory."""
+    """Builds documents in-process or on a process pool, in order, with bounded memory."""
 
     def __init__(self, cfg: BuildConfig, builder: DocumentBuilder):
         self.cfg, self.builder = cfg, builder
@@ -314,15 +312,13 @@ class _Runner:
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
             self.pool = mp.get_context("spawn").Pool(cfg.workers, initializer=_init_worker, initargs=(cfg,))
 
-    def map(self, name: str, docs: Iterable[Document]) -> Iterator[tuple[Document, object]]:
+    def build(self, docs: Iterable[Document]) -> Iterator[dict]:
+        """DocumentBuilder.build over the stream, in input order."""
         if self.pool is None:
-            fn = getattr(self.builder, name)
-            for doc in docs:
-                yield doc, fn(doc)
+            yield from map(self.builder.build, docs)
             return
-        fn = {"build": _worker_build}[name]
         for window in _windows(docs, 64 * self.cfg.workers):
-            yield from zip(window, self.pool.imap(fn, window, chunksize=4), strict=True)
+            yield from self.pool.imap(_worker_build, window, chunksize=4)
 
     def close(self) -> None:
         if self.pool is not None:
@@ -373,7 +369,7 @@ def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
         doc_skips, sample_drops, hist = Counter(), Counter(), Counter()
         segments = docs_used = truncated = index = 0
         docs_per_split = Counter()
-        for ordinal, (_doc, res) in enumerate(runner.map("build", _progress(reader, "build", quiet))):
+        for ordinal, res in enumerate(runner.build(_progress(reader, "build", quiet))):
             segments += res["segments"]
             sample_drops.update(res["dropped"])
             if res["skip"]:
