@@ -7,12 +7,12 @@ A full solution as the answer is reduced to its last ``\\boxed{}`` content.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections import Counter
 
 from .errors import UserError
+from .splits import held_out
 
 DATA_SOURCE = "DigitalLearningGmbH/MATH-lighteval"
 INSTRUCTION = "Let's think step by step and output the final answer within \\boxed{}."
@@ -77,8 +77,7 @@ def run_math_data(
             skipped[reason] += 1
             continue
         question, answer = qa
-        key = hashlib.blake2b(f"{seed}\x00{question}".encode(), digest_size=8).digest()
-        split = "val" if int.from_bytes(key, "big") / 2**64 < val_fraction else "train"
+        split = "val" if held_out(seed, question, val_fraction) else "train"
         rows[split].append(
             {
                 "data_source": DATA_SOURCE,

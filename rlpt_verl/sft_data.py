@@ -9,12 +9,12 @@ counted by reason; the split is by a seeded hash of each conversation (streaming
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections import Counter
 
 from .errors import UserError
+from .splits import held_out
 
 ROLES = {"system", "user", "assistant", "tool"}
 SHAREGPT_ROLES = {
@@ -125,8 +125,7 @@ def run_sft_data(
             skipped[info] += 1
             continue
         formats[info] += 1
-        key = hashlib.blake2b(f"{seed}\x00{json.dumps(messages, sort_keys=True)}".encode(), digest_size=8).digest()
-        split = "val" if int.from_bytes(key, "big") / 2**64 < val_fraction else "train"
+        split = "val" if held_out(seed, json.dumps(messages, sort_keys=True), val_fraction) else "train"
         buffers[split].append({"messages": messages})
         counts[split] += 1
         if len(buffers[split]) >= 2048:
