@@ -243,8 +243,9 @@ def parquet_schema():
 class _PoolWriter:
     """Buffered parquet writer for one (split, task) pool; files are complete only after close()."""
 
-    def __init__(self, path: str, rows_per_group: int = 2048):
+    def __init__(self, path: str, rows_per_group: int = 2048, schema=None):
         self.path, self.tmp = path, path + ".tmp"
+        self.schema = schema if schema is not None else parquet_schema()
         self.rows: list[dict] = []
         self.rows_per_group = rows_per_group
         self.writer = None
@@ -261,9 +262,9 @@ class _PoolWriter:
         import pyarrow.parquet as pq
 
         if self.writer is None:
-            self.writer = pq.ParquetWriter(self.tmp, parquet_schema(), compression="zstd")
+            self.writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd")
         if self.rows:
-            self.writer.write_table(pa.Table.from_pylist(self.rows, schema=parquet_schema()))
+            self.writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema))
             self.rows = []
 
     def close(self) -> None:

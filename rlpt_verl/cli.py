@@ -77,6 +77,74 @@ def _cmd_build(args) -> int:
     return 0
 
 
+def _add_build_rpt(sub) -> None:
+    p = sub.add_parser(
+        "build-rpt",
+        help="turn a text corpus into RPT next-token tasks at high-entropy positions",
+        description="Score every position with a proxy LM (top-16 entropy, one forward pass per window), keep "
+        "positions above --entropy-threshold, and write RPT prompts (SPEC §3) with the true continuation and its "
+        "policy-token byte boundaries: train.parquet and val_{easy,medium,hard}.parquet (entropy > 0.5/1.0/1.5).",
+    )
+    p.add_argument("inputs", nargs="+", help=".jsonl/.json/.parquet/.txt files, folders, or `datasets` folders")
+    p.add_argument("--output", "-o", required=True, help="output folder")
+    p.add_argument("--tokenizer", required=True, help="policy tokenizer: local folder or a name in the HF cache")
+    p.add_argument("--proxy-model", required=True, help="local folder of the small causal LM that scores entropy")
+    p.add_argument("--proxy-backend", choices=("hf", "vllm"), default="hf", help="transformers (hf) or vLLM on GPU")
+    p.add_argument("--text-field", default="text", help="field/column holding the text (default: text)")
+    p.add_argument("--id-field", default=None, help="field/column holding a document id (default: file:line)")
+    p.add_argument("--template", choices=("v0", "v6"), default="v0", help="SPEC §3 prompt: v0 (paper's) or v6")
+    p.add_argument("--max-prompt-tokens", type=int, default=4096, help="chat-templated prompt budget (4096)")
+    p.add_argument("--entropy-threshold", type=float, default=0.5, help="keep positions above this, nats (0.5)")
+    p.add_argument("--max-positions-per-doc", type=int, default=16, help="seeded sample per document (16; 0=all)")
+    p.add_argument("--min-context-tokens", type=int, default=16, help="policy tokens before a position (16)")
+    p.add_argument("--continuation-tokens", type=int, default=16, help="ground-truth tokens stored (16)")
+    p.add_argument("--val-docs", type=int, default=100, help="documents held out for validation (100)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--window-tokens", type=int, default=1024, help="proxy forward-pass window (1024)")
+    p.add_argument("--window-overlap", type=int, default=256, help="left context shared by adjacent windows (256)")
+    p.add_argument("--batch-tokens", type=int, default=16384, help="padded tokens per forward pass (16384)")
+    p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1, ...")
+    p.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16")
+    p.add_argument("--max-doc-chars", type=int, default=1_000_000, help="skip larger documents (1,000,000)")
+    p.add_argument("--chat-template-kwargs", type=_json_dict, default={}, help="JSON for apply_chat_template")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_build_rpt)
+
+
+def _cmd_build_rpt(args) -> int:
+    from .rpt_build import RPTBuildConfig, format_summary, run_build_rpt
+
+    if args.dtype not in ("auto", "float32", "bfloat16", "float16"):
+        raise UserError(f"--dtype must be auto, float32, bfloat16 or float16, got {args.dtype!r}")
+    cfg = RPTBuildConfig(
+        inputs=tuple(args.inputs),
+        output=args.output,
+        tokenizer=args.tokenizer,
+        proxy_model=args.proxy_model,
+        text_field=args.text_field,
+        id_field=args.id_field,
+        template=args.template,
+        max_prompt_tokens=args.max_prompt_tokens,
+        entropy_threshold=args.entropy_threshold,
+        max_positions_per_doc=args.max_positions_per_doc,
+        min_context_tokens=args.min_context_tokens,
+        continuation_tokens=args.continuation_tokens,
+        val_docs=args.val_docs,
+        seed=args.seed,
+        proxy_backend=args.proxy_backend,
+        window_tokens=args.window_tokens,
+        window_overlap=args.window_overlap,
+        batch_tokens=args.batch_tokens,
+        device=args.device,
+        dtype=args.dtype,
+        max_doc_chars=args.max_doc_chars,
+        chat_template_kwargs=args.chat_template_kwargs,
+    )
+    report = run_build_rpt(cfg, quiet=args.quiet)
+    print(format_summary(report, args.output))
+    return 0
+
+
 def _add_doctor(sub) -> None:
     p = sub.add_parser(
         "doctor",
@@ -199,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rlpt", description="RLPT/RPT data and tools for verl 0.9.1")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_build(sub)
+    _add_build_rpt(sub)
     _add_sft_data(sub)
     _add_math_data(sub)
     _add_judge_eval(sub)

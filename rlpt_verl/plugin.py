@@ -8,9 +8,9 @@ verl's reward-loop registry (which verl's trainer imports anyway) and our small 
 from __future__ import annotations
 
 # Importing the modules runs their @register(...) decorators.
-from .reward import rlpt_manager  # noqa: F401
+from .reward import rlpt_manager, rpt_manager  # noqa: F401
 
-REWARD_MANAGERS = ("rlpt",)
+REWARD_MANAGERS = ("rlpt", "rpt")
 
 
 def registered_reward_managers() -> list[str]:

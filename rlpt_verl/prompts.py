@@ -6,7 +6,17 @@ True
 
 from __future__ import annotations
 
-__all__ = ["ASR_TEMPLATE", "MSR_TEMPLATE", "JUDGE_TEMPLATE", "PRED_OPEN", "PRED_CLOSE", "asr_prompt", "msr_prompt"]
+__all__ = [
+    "ASR_TEMPLATE",
+    "MSR_TEMPLATE",
+    "JUDGE_TEMPLATE",
+    "RPT_TEMPLATES",
+    "PRED_OPEN",
+    "PRED_CLOSE",
+    "asr_prompt",
+    "msr_prompt",
+    "rpt_prompt",
+]
 
 PRED_OPEN = "<|startofprediction|>"
 PRED_CLOSE = "<|endofprediction|>"
@@ -75,3 +85,37 @@ def msr_prompt(context: str, next_segment: str) -> str:
     """
     head, tail = MSR_TEMPLATE.split("{next_step}")
     return head.replace("{prompt}", context) + next_segment + tail
+
+
+# RPT (SPEC §3): v0 is the paper's training template; v6 had the best initial accuracy.
+RPT_TEMPLATES = {
+    "v0": (
+        "Complete the given text under '### Context' by predicting the next token, and wrap it in '\\boxed{}'. "
+        "Please reason step by step to find the most probable next token as the final answer, and enclose it in "
+        "\\boxed{} (note: the token may begin with a space, e.g., \\boxed{ para} or \\boxed{ =}; do not use "
+        "\\text{}).\n"
+        "\n"
+        "### Context\n"
+        "{prompt_content}"
+    ),
+    "v6": (
+        "Complete the given text wrapped in ``` and ``` by predicting the next token, list multiple potential "
+        "tokens and select the most probable one as the final prediction. Wrap your final prediction in \\boxed{} "
+        "(note: the token may begin with a space, e.g., \\boxed{ para} or \\boxed{ =}; do not use \\text{}).\n"
+        "\n"
+        "The context is: ```{prompt_content}```, now please predict the next token."
+    ),
+}
+
+
+def rpt_prompt(context: str, version: str = "v0") -> str:
+    """RPT user message for the text before the predicted position.
+
+    >>> rpt_prompt("1 + 1 =").endswith("### Context\\n1 + 1 =")
+    True
+    """
+    try:
+        head, tail = RPT_TEMPLATES[version].split("{prompt_content}")
+    except KeyError:
+        raise ValueError(f"unknown RPT template {version!r}; choose one of {sorted(RPT_TEMPLATES)}") from None
+    return head + context + tail

@@ -65,3 +65,40 @@ def ray_cluster():
     ray.init(num_cpus=8, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def champ_jsonl(tmp_path_factory) -> str:
+    """Real math text: champ-dataset problems with their step-by-step solutions, one document each."""
+    import json
+
+    path = tmp_path_factory.mktemp("champ") / "champ.jsonl"
+    with open(path, "w", encoding="utf-8") as f:
+        for p in assets.champ_problems()[:10]:
+            f.write(json.dumps({"id": p["id"], "text": f"{p['problem']}\n\nSolution: {p['solution']}"}) + "\n")
+    return str(path)
+
+
+RPT_BUDGET = 192
+
+
+@pytest.fixture(scope="session")
+def rpt_built(tmp_path_factory, champ_jsonl, model_dir):
+    """One real `build-rpt`: SmolLM2 as proxy and policy, small windows so documents cross seams."""
+    from rlpt_verl.rpt_build import RPTBuildConfig, run_build_rpt
+
+    out = str(tmp_path_factory.mktemp("rpt_built"))
+    cfg = RPTBuildConfig(
+        inputs=(champ_jsonl,),
+        output=out,
+        tokenizer=model_dir,
+        proxy_model=model_dir,
+        max_prompt_tokens=RPT_BUDGET,
+        max_positions_per_doc=6,
+        val_docs=3,
+        window_tokens=96,
+        window_overlap=32,
+        batch_tokens=1024,
+        seed=5,
+    )
+    return {"dir": out, "report": run_build_rpt(cfg, quiet=True), "cfg": cfg}

@@ -1,0 +1,79 @@
+"""The RPT byte-prefix reward manager for verl 0.9.1's reward loop (SPEC §3, §4).
+
+Registered as ``rpt`` (``reward.reward_manager.name=rpt``, via the ``verl.plugins`` entry point) and
+loadable as ``reward.reward_manager.source=importlib``, ``module.path=pkg://rlpt_verl.reward.rpt_manager``,
+``name=RPTRewardManager``. Rows come from ``rlpt build-rpt``: ``reward_model.ground_truth`` is the true
+continuation and ``reward_model.token_byte_ends`` its token boundaries under the policy's tokenizer.
+
+Option (``+reward.reward_kwargs.rpt_require_think_end=false``): accept a boxed answer without a
+``</think>`` before it, for policies that do not think in tags (the paper requires it; default true).
+"""
+
+from __future__ import annotations
+
+from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
+from verl.experimental.reward_loop.reward_manager.registry import register
+
+from .rpt_reward import RPTScore, rpt_reward
+
+# Every sample returns exactly these numeric keys (verl stacks them across the batch).
+EXTRA_KEYS = (
+    "acc",  # the 0/1 reward
+    "format_error",  # no `</think>`, or no `\boxed{}` with matched braces after it
+    "no_think_end",
+    "no_boxed",
+    "empty",  # an empty box
+    "mid_token",  # a byte prefix of the truth that ends inside a token
+    "beyond_reference",  # longer than the stored continuation, which it starts with: cannot be checked
+    "mismatch",
+    "tokens_matched",  # whole tokens the prediction covers (0 unless it scores)
+    "pred_bytes",
+)
+
+
+def _flag(config, key: str, default: bool) -> bool:
+    reward = config.get("reward") if hasattr(config, "get") else None
+    kwargs = (reward.get("reward_kwargs") if reward is not None else None) or {}
+    value = kwargs.get(key, default)
+    if not isinstance(value, bool):
+        raise ValueError(f"reward.reward_kwargs.{key} must be true or false, got {value!r}")
+    return value
+
+
+def score_info(result: RPTScore) -> dict:
+    """The manager's extra info for one scored response."""
+    info = dict.fromkeys(EXTRA_KEYS, 0.0)
+    info["acc"] = result.score
+    info["format_error"] = float(result.outcome in ("no_think_end", "no_boxed"))
+    for outcome in ("no_think_end", "no_boxed", "empty", "mid_token", "beyond_reference", "mismatch"):
+        info[outcome] = float(result.outcome == outcome)
+    info["tokens_matched"] = float(result.tokens_matched)
+    info["pred_bytes"] = float(len((result.prediction or "").encode("utf-8")))
+    return info
+
+
+@register("rpt")
+class RPTRewardManager(RewardManagerBase):
+    """Rule-based next-token reward: 1 iff the boxed prediction covers whole tokens of the truth."""
+
+    def __init__(self, config, tokenizer, compute_score=None, reward_router_address=None, reward_model_tokenizer=None):
+        super().__init__(config, tokenizer, compute_score)
+        self.require_think_end = _flag(config, "rpt_require_think_end", True)
+
+    def decode(self, data_item) -> str:
+        response_ids = data_item.batch["responses"]
+        length = response_ids.shape[-1]
+        valid = int(data_item.batch["attention_mask"][-length:].sum())
+        # Keep special tokens: `</think>` is a special token in some tokenizers.
+        return self.tokenizer.decode(response_ids[:valid], skip_special_tokens=False)
+
+    async def run_single(self, data) -> dict:
+        data_item = data[-1:][0]
+        truth = data_item.non_tensor_batch["reward_model"]
+        ends = truth.get("token_byte_ends")
+        if ends is None:
+            raise KeyError(
+                "reward_model.token_byte_ends is missing: the `rpt` manager scores rows written by `rlpt build-rpt`"
+            )
+        result = rpt_reward(self.decode(data_item), str(truth["ground_truth"]), list(ends), self.require_think_end)
+        return {"reward_score": result.score, "reward_extra_info": score_info(result)}
