@@ -90,7 +90,7 @@ def _ends(tokenizer, text: str) -> list[int]:
     """
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     ends, last = [], 0
-    for s, e in enc["offset_mapping"]:
+    for _, e in enc["offset_mapping"]:
         if e > last:
             ends.append(e)
             last = e
@@ -281,19 +281,29 @@ def run_build_rpt(cfg: RPTBuildConfig, quiet: bool = False, scorer=None) -> dict
     CorpusReader(list(cfg.inputs), reader_cfg)  # fail fast on bad paths before loading models
     t0 = time.perf_counter()
     if cfg.proxy_backend == "hf" and not os.path.isdir(cfg.proxy_model):
-        raise UserError(f"--proxy-model {cfg.proxy_model!r} is not a folder: pass a local Hugging Face causal LM folder")
+        raise UserError(
+            f"--proxy-model {cfg.proxy_model!r} is not a folder: pass a local Hugging Face causal LM folder"
+        )
     policy = load_tokenizer(cfg.tokenizer)
     same = os.path.abspath(cfg.proxy_model) == os.path.abspath(cfg.tokenizer)
     try:
         proxy = policy if same else load_tokenizer(cfg.proxy_model)
     except UserError:
-        raise UserError(f"cannot load the tokenizer of --proxy-model {cfg.proxy_model!r}: the folder needs one") from None
+        raise UserError(
+            f"cannot load the tokenizer of --proxy-model {cfg.proxy_model!r}: the folder needs one"
+        ) from None
     for name, tok in (("--tokenizer", policy), ("--proxy-model", proxy)):
         if not getattr(tok, "is_fast", False):
             raise UserError(f"{name} needs a fast (Rust) tokenizer for character offsets; this one is not")
     builder = RPTDocumentBuilder(cfg, policy, proxy)
     scorer = scorer or make_scorer(
-        cfg.proxy_backend, cfg.proxy_model, cfg.window_tokens, cfg.window_overlap, cfg.batch_tokens, cfg.device, cfg.dtype
+        cfg.proxy_backend,
+        cfg.proxy_model,
+        cfg.window_tokens,
+        cfg.window_overlap,
+        cfg.batch_tokens,
+        cfg.device,
+        cfg.dtype,
     )
     os.makedirs(cfg.output, exist_ok=True)
 
@@ -341,7 +351,9 @@ def run_build_rpt(cfg: RPTBuildConfig, quiet: bool = False, scorer=None) -> dict
                 targets = ["train"] if split == "train" else [f"val_{n}" for n, th in VAL_SPLITS if e["entropy"] > th]
                 for name in targets:  # a validation row goes to every difficulty it passes (nested)
                     source = "rpt" if name == "train" else f"rpt_{name[4:]}"
-                    writers[name].add({**row, "data_source": source, "extra_info": {**e, "index": index, "split": name}})
+                    writers[name].add(
+                        {**row, "data_source": source, "extra_info": {**e, "index": index, "split": name}}
+                    )
                     index += 1
                     hist_prompt[e["prompt_tokens"]] += 1
         bar.update(len(chunk))
@@ -393,7 +405,8 @@ def format_summary(report: dict, output: str) -> str:
             f"proxy tokens scored: {report['proxy_tokens_scored']} in {report.get('_seconds', 0):.1f}s",
             f"positions scored: {pos['scored']}, above threshold: {pos['above_threshold']}, dropped: {pos['dropped']}",
             "samples: " + ", ".join(f"{k}={v}" for k, v in report["samples"].items()),
-            f"prompt tokens: p50={p['p50']} p90={p['p90']} max={p['p100']} (budget {report['config']['max_prompt_tokens']})",
+            f"prompt tokens: p50={p['p50']} p90={p['p90']} max={p['p100']}"
+            f" (budget {report['config']['max_prompt_tokens']})",
             f"wrote {', '.join(report['files'].values())} and {REPORT_NAME} to {output}",
         ]
     )

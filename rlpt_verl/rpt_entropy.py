@@ -217,7 +217,11 @@ class VLLMEntropyScorer:
         self.params = SamplingParams(max_tokens=1, prompt_logprobs=TOP_K)
 
     def score(self, sequences: Sequence[Sequence[int]]) -> list[list[float]]:
-        windows = [Window(d, s, e, o) for d, seq in enumerate(sequences) for s, e, o in plan_windows(len(seq), self.window, self.overlap)]
+        windows = [
+            Window(d, s, e, o)
+            for d, seq in enumerate(sequences)
+            for s, e, o in plan_windows(len(seq), self.window, self.overlap)
+        ]
         prompts = [{"prompt_token_ids": list(sequences[w.doc][w.start : w.end])} for w in windows]
         results = self.llm.generate(prompts, self.params, use_tqdm=False)
         out = [[math.nan] * len(seq) for seq in sequences]

@@ -164,7 +164,7 @@ def test_recipes_compose_from_the_installed_wheel(wheel_site):
         timeout=120,
     )
     assert where.stdout.strip().startswith(wheel_site)
-    for name in [*PRIMARY, "rlvr_grpo_fsdp"]:
+    for name in [*PRIMARY, "rlvr_grpo_fsdp", "rpt_grpo_fsdp"]:
         p = subprocess.run(
             [
                 sys.executable,
@@ -199,3 +199,73 @@ def test_recipes_compose_from_the_installed_wheel(wheel_site):
         timeout=300,
     )
     assert p.returncode == 0, p.stderr[-2000:]
+
+
+def test_rpt_recipe_passes_verls_validation_with_paper_values(tokenizer_dir):
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.trainer.ppo.v1.trainer_base import PPOTrainer
+    from verl.utils.config import validate_config
+
+    cfg = compose("rpt_grpo_fsdp", [f"actor_rollout_ref.model.path={tokenizer_dir}"])
+    OmegaConf.resolve(cfg)
+    validate_config(cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
+    a, r, d = cfg.actor_rollout_ref.actor, cfg.actor_rollout_ref.rollout, cfg.data
+    assert cfg.algorithm.adv_estimator == "grpo" and cfg.algorithm.use_kl_in_reward is False
+    assert d.train_batch_size == 256 == a.ppo_mini_batch_size and a.ppo_epochs == 1
+    assert r.n == 8 and r.temperature == 0.8 and r.name == "vllm"
+    assert a.optim.lr == 1e-6 and a.optim.weight_decay == 0.01 and a.optim.lr_scheduler_type == "constant"
+    assert d.max_prompt_length == 4096 and d.max_response_length == 8192
+    assert a.use_kl_loss is False and a.entropy_coeff == 0 and cfg.trainer.total_training_steps == 1000
+    assert cfg.reward.reward_manager.module.path == "pkg://rlpt_verl.reward.rpt_manager"
+    assert [os.path.basename(f) for f in d.val_files] == ["val_easy.parquet", "val_medium.parquet", "val_hard.parquet"]
+    # dynamic sampling: off in phase 1; on, verl's own check accepts it with our `acc` extra-info key
+    trainer = SimpleNamespace(config=cfg)
+    assert PPOTrainer._resolve_filter_groups_metric(trainer) is None
+    on = compose("rpt_grpo_fsdp", ["algorithm.filter_groups.enable=true"])
+    assert PPOTrainer._resolve_filter_groups_metric(SimpleNamespace(config=on)) == "acc"
+
+
+@pytest.mark.parametrize("config_path", ["pkg://rlpt_verl.recipes", os.path.join(REPO, "recipes")])
+def test_rpt_main_ppo_cfg_job_exits_0(config_path):
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "verl.trainer.main_ppo",
+            f"--config-path={config_path}",
+            "--config-name=rpt_grpo_fsdp",
+            "--cfg",
+            "job",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert yaml.safe_load(p.stdout)["reward"]["reward_manager"]["name"] == "RPTRewardManager"
+
+
+@pytest.mark.parametrize("phase, steps, dynamic", [("1", 500, False), ("2", 1000, True)])
+def test_rpt_launch_script_phases(phase, steps, dynamic):
+    p = subprocess.run(
+        [
+            "bash",
+            os.path.join(REPO, "recipes", "run_rpt_r1_distill_qwen_14b.sh"),
+            "data.train_batch_size=128",
+            "--cfg",
+            "job",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHON": sys.executable, "PHASE": phase},
+    )
+    assert p.returncode == 0, p.stderr[-2000:]
+    job = yaml.safe_load(p.stdout)
+    assert job["actor_rollout_ref"]["model"]["path"] == "deepseek-ai/DeepSeek-R1-Distill-Qwen-14B"
+    assert job["trainer"]["total_training_steps"] == steps and job["trainer"]["resume_mode"] == "auto"
+    assert job["algorithm"]["filter_groups"]["enable"] is dynamic
+    assert job["data"]["train_batch_size"] == 128  # the caller's override wins

@@ -104,8 +104,9 @@ def test_report_accounts_for_every_document_and_position(rpt_built):
     assert d["read"] == 10 == used + sum(d["skipped_at_read"].values()) + sum(d["skipped_at_build"].values())
     assert d["used_per_split"]["val"] == 3
     assert sum(pos["entropy_histogram"].values()) == pos["scored"] >= pos["above_threshold"] > 0
-    assert rep["samples"] == {n: pq.ParquetFile(os.path.join(rpt_built["dir"], f"{n}.parquet")).metadata.num_rows
-                              for n in FILES}
+    assert rep["samples"] == {
+        n: pq.ParquetFile(os.path.join(rpt_built["dir"], f"{n}.parquet")).metadata.num_rows for n in FILES
+    }
     on_disk = json.load(open(os.path.join(rpt_built["dir"], "rpt_report.json")))
     assert on_disk["samples"] == rep["samples"] and not math.isnan(rep["_seconds"])
 
@@ -122,7 +123,10 @@ def test_deterministic_and_seeded(rpt_built, tmp_path):
     assert first["prompt"][0]["content"].startswith("Complete the given text wrapped in ```")
     assert first["prompt"][0]["content"].endswith("```, now please predict the next token.")
     a = {(r["extra_info"]["doc_id"], r["extra_info"]["char_offset"]) for r in rows(rpt_built, "train")}
-    b = {(r["extra_info"]["doc_id"], r["extra_info"]["char_offset"]) for r in pq.read_table(v6 / "train.parquet").to_pylist()}
+    b = {
+        (r["extra_info"]["doc_id"], r["extra_info"]["char_offset"])
+        for r in pq.read_table(v6 / "train.parquet").to_pylist()
+    }
     assert a != b  # another seed samples other positions
 
 
@@ -145,8 +149,18 @@ def test_user_mistakes_exit_2_with_one_line(tmp_path, champ_jsonl, model_dir, ar
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     if "--proxy-model" not in args:
         args += ["--proxy-model", model_dir]
-    p = rlpt("build-rpt", champ_jsonl, "--tokenizer", model_dir, "-o", str(tmp_path / "out"), "--val-docs", "0",
-             "--quiet", *args)
+    p = rlpt(
+        "build-rpt",
+        champ_jsonl,
+        "--tokenizer",
+        model_dir,
+        "-o",
+        str(tmp_path / "out"),
+        "--val-docs",
+        "0",
+        "--quiet",
+        *args,
+    )
     assert p.returncode == 2, (p.stdout, p.stderr)
     assert message.replace("{tmp}", str(tmp_path)) in p.stderr
     assert "Traceback" not in p.stderr

@@ -79,8 +79,12 @@ def test_rows_without_boundaries_fail_loudly(model_dir):
     from rlpt_verl.reward.rpt_manager import RPTRewardManager
 
     tok = load_tokenizer(model_dir)
-    row = {"data_source": "rpt", "prompt": [{"role": "user", "content": "x"}],
-           "reward_model": {"style": "rule", "ground_truth": " a"}, "extra_info": {"index": 0}}
+    row = {
+        "data_source": "rpt",
+        "prompt": [{"role": "user", "content": "x"}],
+        "reward_model": {"style": "rule", "ground_truth": " a"},
+        "extra_info": {"index": 0},
+    }
     manager = RPTRewardManager(reward_config(model_dir, manager="rpt"), tok)
     with pytest.raises(KeyError, match="rlpt build-rpt"):
         asyncio.run(manager.run_single(make_batch([row], ["<think>.</think>\\boxed{ a}"], tok)))
