@@ -102,12 +102,13 @@ def check_config(cfg) -> list[str]:
         if "://" not in f and not os.path.exists(f)
     ]
     if missing:
-        problems.append(f"data files not found: {', '.join(missing)} (build them with `rlpt build`)")
+        problems.append(f"data files not found: {', '.join(missing)} (build them with `rlpt build`, or `rlpt build-rpt` for RPT)")
     budget = data.get("max_prompt_length")
     for report_path in sorted(
         {
-            os.path.join(os.path.dirname(f), "build_report.json")
+            os.path.join(os.path.dirname(f), name)
             for f in _files(data.get("train_files")) + _files(data.get("val_files"))
+            for name in ("build_report.json", "rpt_report.json")
         }
     ):
         if not os.path.exists(report_path):

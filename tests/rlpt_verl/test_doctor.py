@@ -69,3 +69,16 @@ def test_doctor_recipe_bad_name_or_override():
     assert p.returncode == 2 and "cannot compose recipe 'no_such_recipe'" in p.stderr
     p = doctor("rlpt_grpo_fsdp", "data.no_such_key=1")
     assert p.returncode == 2 and "cannot compose recipe" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_doctor_rpt_recipe_checks_the_rpt_build(rpt_built):
+    from ..conftest import RPT_BUDGET
+
+    d = rpt_built["dir"]
+    files = [f"data.train_files={d}/train.parquet", f"data.val_files=[{d}/val_easy.parquet,{d}/val_hard.parquet]"]
+    p = doctor("rpt_grpo_fsdp", *files, f"data.max_prompt_length={RPT_BUDGET}")
+    assert p.returncode == 0, p.stderr
+    assert "rpt_grpo_fsdp: no problems found" in p.stdout
+    p = doctor("rpt_grpo_fsdp", *files, "data.max_prompt_length=64")
+    assert p.returncode == 1
+    assert f"set data.max_prompt_length={RPT_BUDGET}" in p.stderr and "rpt_report.json" in p.stderr

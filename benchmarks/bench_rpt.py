@@ -1,0 +1,127 @@
+"""Benchmark the RPT entropy scorer against a plain batched forward pass of the same model, same run.
+
+Corpus (real text, never committed): `champ-dataset` problems with solutions (math, PyPI) and the
+stdlib's pydoc topics, cut to about --tokens proxy tokens. Model: SmolLM2-135M-Instruct (CPU).
+
+Three timings over the same token sequences, each after a warm-up:
+- plain: ``model(input_ids, attention_mask).logits`` over exactly the windows and batches the scorer
+  uses (so the same tokens, overlaps included) — the cost of the forward pass alone;
+- scorer: ``HFEntropyScorer.score`` — windowing, batching, forward, top-16 entropy of every position;
+- naive: one forward pass per position over its whole prefix, on --naive-positions positions only,
+  extrapolated per position.
+
+Prints tokens/s of each and the ratio scorer/plain (target >= 0.9).
+
+    python benchmarks/bench_rpt.py [--tokens 12000] [--window 1024] [--overlap 256] [--batch-tokens 8192]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+
+import torch
+
+from rlpt_verl import assets
+from rlpt_verl.prompt_meter import load_tokenizer
+from rlpt_verl.rpt_entropy import HFEntropyScorer, Window, plan_windows, top_k_entropy
+
+
+def corpus(tokenizer, budget: int) -> list[list[int]]:
+    from pydoc_data.topics import topics
+
+    texts = [f"{p['problem']}\n\n{p['solution']}" for p in assets.champ_problems()]
+    texts += [topics[k] for k in sorted(topics)]
+    random.Random(0).shuffle(texts)
+    seqs, total = [], 0
+    for t in texts:
+        ids = tokenizer(t)["input_ids"]
+        seqs.append(ids)
+        total += len(ids)
+        if total >= budget:
+            break
+    return seqs
+
+
+def plain_forward(scorer: HFEntropyScorer, seqs: list[list[int]]) -> None:
+    """The scorer's own windows and batches, through the model's ordinary forward (full logits)."""
+    windows = [Window(d, s, e, o) for d, seq in enumerate(seqs) for s, e, o in plan_windows(len(seq), *scorer._wo())]
+    order = sorted(range(len(windows)), key=lambda i: (-(windows[i].end - windows[i].start), i))
+    batches, batch = [], []
+    for i in order:
+        w = windows[i]
+        longest = (batch[0].end - batch[0].start) if batch else w.end - w.start
+        if batch and (len(batch) + 1) * longest > scorer.batch_tokens:
+            batches.append(batch)
+            batch = []
+        batch.append(w)
+    batches.append(batch)
+    with torch.inference_mode():
+        for batch in batches:
+            length = max(w.end - w.start for w in batch)
+            ids = torch.zeros((len(batch), length), dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for b, w in enumerate(batch):
+                ids[b, : w.end - w.start] = torch.tensor(seqs[w.doc][w.start : w.end])
+                mask[b, : w.end - w.start] = 1
+            scorer.model(input_ids=ids, attention_mask=mask).logits.sum().item()
+
+
+def naive(scorer: HFEntropyScorer, seqs: list[list[int]], n: int) -> float:
+    """Seconds per position for one forward pass per position (the prefix up to the window size)."""
+    rng = random.Random(1)
+    picks = [(d, rng.randrange(1, len(seqs[d]))) for d in rng.sample(range(len(seqs)), min(n, len(seqs)))]
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        for d, p in picks:
+            ids = torch.tensor([seqs[d][max(0, p - scorer.window) : p]])
+            top_k_entropy(scorer.model(input_ids=ids).logits[0, -1:])
+    return (time.perf_counter() - t0) / len(picks)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tokens", type=int, default=12000)
+    ap.add_argument("--window", type=int, default=1024)
+    ap.add_argument("--overlap", type=int, default=256)
+    ap.add_argument("--batch-tokens", type=int, default=8192)
+    ap.add_argument("--naive-positions", type=int, default=24)
+    ap.add_argument("--repeats", type=int, default=2)
+    args = ap.parse_args()
+
+    model_dir = assets.smollm2_dir(with_model=True)
+    tok = load_tokenizer(model_dir)
+    seqs = corpus(tok, args.tokens)
+    n_tokens = sum(map(len, seqs))
+    scorer = HFEntropyScorer(model_dir, args.window, args.overlap, args.batch_tokens)
+    window_tokens = sum(e - s for seq in seqs for s, e, _ in plan_windows(len(seq), args.window, args.overlap))
+    print(
+        f"model: SmolLM2-135M-Instruct (fp32, CPU, {torch.get_num_threads()} threads), split head: {scorer.split_head}"
+    )
+    print(
+        f"corpus: {len(seqs)} documents, {n_tokens} tokens ({window_tokens} in windows of {args.window}/{args.overlap})"
+    )
+    scorer.score(seqs[:2])  # warm-up
+    plain_forward(scorer, seqs[:2])
+    plain_t, ours_t = [], []
+    for _ in range(args.repeats):  # interleaved, so drift hits both alike
+        t0 = time.perf_counter()
+        plain_forward(scorer, seqs)
+        plain_t.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        scorer.score(seqs)
+        ours_t.append(time.perf_counter() - t0)
+    plain_s, ours_s = min(plain_t), min(ours_t)
+    per_pos = naive(scorer, seqs, args.naive_positions)
+    print(f"plain forward : {n_tokens / plain_s:8.0f} tokens/s ({plain_s:.1f}s, best of {args.repeats})")
+    print(f"entropy scorer: {n_tokens / ours_s:8.0f} tokens/s ({ours_s:.1f}s, best of {args.repeats})")
+    print(f"naive         : {1 / per_pos:8.1f} positions/s ({args.naive_positions} positions, {per_pos:.2f}s each)")
+    print(
+        f"ratio scorer/plain = {plain_s / ours_s:.3f} (target >= 0.9); "
+        f"scorer/naive = {per_pos * n_tokens / ours_s:.0f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()
