@@ -102,7 +102,9 @@ def check_config(cfg) -> list[str]:
         if "://" not in f and not os.path.exists(f)
     ]
     if missing:
-        problems.append(f"data files not found: {', '.join(missing)} (build them with `rlpt build`, or `rlpt build-rpt` for RPT)")
+        problems.append(
+            f"data files not found: {', '.join(missing)} (build them with `rlpt build`, or `rlpt build-rpt` for RPT)"
+        )
     budget = data.get("max_prompt_length")
     for report_path in sorted(
         {
