@@ -12,7 +12,7 @@ launch() {
   # $1 model, $2 rollout tensor parallel size, $3 max token budget per GPU for the actor, rest: overrides
   local model=$1 tp=$2 tokens=$3
   shift 3
-  exec "$PYTHON" -m verl.trainer.main_ppo \
+  exec "$PYTHON" -m rlpt_verl.main_ppo \
     --config-path=pkg://rlpt_verl.recipes --config-name="$RECIPE" \
     actor_rollout_ref.model.path="$model" \
     trainer.n_gpus_per_node="${GPUS:-8}" trainer.nnodes=1 \

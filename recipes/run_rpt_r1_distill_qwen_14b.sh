@@ -15,7 +15,7 @@ PYTHON=${PYTHON:-python3}
 MODEL=${MODEL:-deepseek-ai/DeepSeek-R1-Distill-Qwen-14B}
 
 run() {
-  "$PYTHON" -m verl.trainer.main_ppo \
+  "$PYTHON" -m rlpt_verl.main_ppo \
     --config-path=pkg://rlpt_verl.recipes --config-name=rpt_grpo_fsdp \
     actor_rollout_ref.model.path="$MODEL" \
     trainer.n_gpus_per_node="${GPUS:-8}" trainer.nnodes=1 \

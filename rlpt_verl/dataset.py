@@ -7,6 +7,7 @@ Config (under ``data``; all optional)::
     data.shuffle: false            # the dataset owns the order (seeded); a sampler must not reshuffle it
     +data.rlpt.msr_lambda: 0.5     # else the value `rlpt build --msr-lambda` recorded, else 0.5
     +data.rlpt.seed: 0             # else data.seed, else 0
+    +data.rlpt.lambda_mode: mix    # or `weight`: the RLPT trainer (rlpt_verl.main_ppo) weights advantages
 
 verl builds the validation set with the same class but does not say which is which
 (``create_rl_dataset`` drops ``is_train``): files equal to ``data.val_files`` are served unchanged.
@@ -33,6 +34,21 @@ def _as_list(files) -> list[str]:
     return [str(f) for f in ([files] if isinstance(files, str) else list(files))]
 
 
+def resolve_msr_lambda(data_config, files) -> tuple[float, str]:
+    """(λ, where it came from): ``data.rlpt.msr_lambda``, else the build report beside ``files``, else 0.5."""
+    rlpt_cfg = data_config.get("rlpt") or {}
+    if rlpt_cfg.get("msr_lambda") is not None:
+        return float(rlpt_cfg["msr_lambda"]), "data.rlpt.msr_lambda"
+    for f in _as_list(files):
+        report = os.path.join(os.path.dirname(str(f)), REPORT_NAME)
+        if os.path.exists(report):
+            with open(report) as fh:
+                value = json.load(fh).get("msr_lambda")
+            if value is not None:
+                return float(value), report
+    return DEFAULT_LAMBDA, "default"
+
+
 class RLPTMixtureDataset(RLHFDataset):
     """Every block of ``data.train_batch_size`` rows has exactly round(B·λ/(1+λ)) MSR prompts."""
 
@@ -41,6 +57,12 @@ class RLPTMixtureDataset(RLHFDataset):
         self.order = None
         if self.is_validation:
             return
+        rlpt_cfg = self.config.get("rlpt") or {}
+        if rlpt_cfg.get("lambda_mode", "mix") == "weight" and os.environ.get("RLPT_VERL_TRAINER") != "1":
+            raise ValueError(
+                "data.rlpt.lambda_mode=weight needs the RLPT trainer: run `python -m rlpt_verl.main_ppo` (same "
+                "arguments as verl.trainer.main_ppo); verl's own trainer would silently ignore the λ weights"
+            )
         sources = self.dataframe["data_source"]
         asr = [i for i, s in enumerate(sources) if s == "rlpt_asr"]
         msr = [i for i, s in enumerate(sources) if s == "rlpt_msr"]
@@ -52,7 +74,6 @@ class RLPTMixtureDataset(RLHFDataset):
             )
         batch_size = int(self.config.get("train_batch_size"))
         msr_lambda, origin = self._msr_lambda()
-        rlpt_cfg = self.config.get("rlpt") or {}
         seed = rlpt_cfg.get("seed", self.config.get("seed", None))
         seed = 0 if seed is None else int(seed)
         self.order = mixture_order(asr, msr, batch_size, msr_lambda, seed)
@@ -81,17 +102,7 @@ class RLPTMixtureDataset(RLHFDataset):
         return bool(val) and _as_list(self.original_data_files) == val and val != train
 
     def _msr_lambda(self) -> tuple[float, str]:
-        rlpt_cfg = self.config.get("rlpt") or {}
-        if rlpt_cfg.get("msr_lambda") is not None:
-            return float(rlpt_cfg["msr_lambda"]), "data.rlpt.msr_lambda"
-        for f in self.original_data_files:
-            report = os.path.join(os.path.dirname(str(f)), REPORT_NAME)
-            if os.path.exists(report):
-                with open(report) as fh:
-                    value = json.load(fh).get("msr_lambda")
-                if value is not None:
-                    return float(value), report
-        return DEFAULT_LAMBDA, "default"
+        return resolve_msr_lambda(self.config, self.original_data_files)
 
     def __len__(self):
         return len(self.order) if self.order is not None else super().__len__()

@@ -83,13 +83,28 @@ def check_config(cfg) -> list[str]:
 
     data = cfg.data
     custom = data.get("custom_cls") or {}
-    if custom.get("name") == "RLPTMixtureDataset":
-        loss_agg = cfg.actor_rollout_ref.actor.get("loss_agg_mode")
+    rlpt_data = data.get("rlpt") or {}
+    lambda_mode = rlpt_data.get("lambda_mode", "mix")
+    loss_agg = cfg.actor_rollout_ref.actor.get("loss_agg_mode")
+    if lambda_mode not in ("mix", "weight"):
+        problems.append(f"data.rlpt.lambda_mode={lambda_mode}: use mix or weight")
+    elif lambda_mode == "weight":
+        from .task_weights import SEQUENCE_MODES, TOKEN_MODES
+
+        if loss_agg not in SEQUENCE_MODES + TOKEN_MODES:
+            problems.append(
+                f"data.rlpt.lambda_mode=weight has no exact weights for actor.loss_agg_mode={loss_agg}: "
+                f"use one of {', '.join(SEQUENCE_MODES + TOKEN_MODES)}"
+            )
+        if cfg.trainer.v1.get("trainer_mode", "sync") != "sync":
+            problems.append("data.rlpt.lambda_mode=weight needs trainer.v1.trainer_mode=sync")
+    if custom.get("name") == "RLPTMixtureDataset" and lambda_mode != "weight":
         if loss_agg != "seq-mean-token-mean":
             problems.append(
                 f"λ is not exact: actor.loss_agg_mode={loss_agg}; the per-batch ASR:MSR mix weighs J_MSR by λ only "
-                "with seq-mean-token-mean"
+                "with seq-mean-token-mean (or set data.rlpt.lambda_mode=weight and run python -m rlpt_verl.main_ppo)"
             )
+    if custom.get("name") == "RLPTMixtureDataset":
         if data.get("shuffle"):
             problems.append("data.shuffle=true reorders the mixture dataset's batches: set data.shuffle=false")
         gen = data.get("gen_batch_size")

@@ -62,7 +62,8 @@ def judge_server(model_dir):
 def ray_cluster():
     import ray
 
-    ray.init(num_cpus=8, include_dashboard=False, log_to_driver=False)
+    # 32 logical CPUs: TransferQueue's defaults hang on 2 (SPEC §4); Ray does not oversubscribe real cores for this
+    ray.init(num_cpus=32, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
 

@@ -269,3 +269,28 @@ def test_rpt_launch_script_phases(phase, steps, dynamic):
     assert job["trainer"]["total_training_steps"] == steps and job["trainer"]["resume_mode"] == "auto"
     assert job["algorithm"]["filter_groups"]["enable"] is dynamic
     assert job["data"]["train_batch_size"] == 128  # the caller's override wins
+
+
+@pytest.mark.parametrize("main", ["rlpt_verl.main_ppo"])
+def test_rlpt_main_ppo_composes_every_recipe(main):
+    """Same command-line surface as verl's main_ppo: every RLPT/RPT recipe composes with --cfg job."""
+    for name in [*PRIMARY, "rpt_grpo_fsdp", "rlvr_grpo_fsdp"]:
+        p = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                main,
+                "--config-path=pkg://rlpt_verl.recipes",
+                f"--config-name={name}",
+                "data.rlpt.lambda_mode=weight" if name in PRIMARY else "trainer.project_name=x",
+                "--cfg",
+                "job",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert p.returncode == 0, (name, p.stderr[-2000:])
+        job = yaml.safe_load(p.stdout)
+        if name in PRIMARY:
+            assert job["data"]["rlpt"]["lambda_mode"] == "weight"

@@ -83,3 +83,12 @@ def test_mixture_order_pure():
         msr_per_batch(4, 0.05)
     with pytest.raises(ValueError, match="4 MSR prompts per batch; lower λ"):
         msr_per_batch(4, 100)
+
+
+def test_weight_mode_requires_the_rlpt_trainer(built, tokenizer_dir, monkeypatch):
+    monkeypatch.delenv("RLPT_VERL_TRAINER", raising=False)
+    with pytest.raises(ValueError, match="python -m rlpt_verl.main_ppo"):
+        make_loader(built, tokenizer_dir, 8, lambda_mode="weight")
+    monkeypatch.setenv("RLPT_VERL_TRAINER", "1")  # what RLPTTrainer sets in its process
+    ds, _, _ = make_loader(built, tokenizer_dir, 8, lambda_mode="weight")
+    assert ds.mixture["msr_per_batch"] == 3  # the composition is kept; the trainer's weights correct the rest

@@ -82,3 +82,17 @@ def test_doctor_rpt_recipe_checks_the_rpt_build(rpt_built):
     p = doctor("rpt_grpo_fsdp", *files, "data.max_prompt_length=64")
     assert p.returncode == 1
     assert f"set data.max_prompt_length={RPT_BUDGET}" in p.stderr and "rpt_report.json" in p.stderr
+
+
+def test_doctor_lambda_weight_mode(built):
+    d = built["dir"]
+    files = [
+        f"data.train_files=[{d}/train_asr.parquet,{d}/train_msr.parquet]",
+        f"data.val_files=[{d}/val_asr.parquet,{d}/val_msr.parquet]",
+        "data.max_prompt_length=512",
+        "data.rlpt.lambda_mode=weight",
+    ]
+    p = doctor("rlpt_grpo_fsdp", *files, "actor_rollout_ref.actor.loss_agg_mode=token-mean")
+    assert p.returncode == 0, p.stderr  # token-mean is exact in weight mode
+    p = doctor("rlpt_grpo_fsdp", *files, "actor_rollout_ref.actor.loss_agg_mode=token-sum")
+    assert p.returncode == 1 and "has no exact weights for actor.loss_agg_mode=token-sum" in p.stderr
