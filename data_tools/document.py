@@ -11,6 +11,7 @@ class Document:
     text: str
     id: str
     source: str  # the file (or dataset folder) it came from
+    meta: dict = field(default_factory=dict)  # what steps learned: cluster, PII counts, quality score
 
 
 @dataclass

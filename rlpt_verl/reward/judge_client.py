@@ -202,6 +202,12 @@ class JudgeClient:
         self._session = None
 
     # -- API -----------------------------------------------------------------------------------
+    async def complete(self, prompt: str) -> tuple[str | None, int]:
+        """(reply text or None after retries, requests sent): the plain completion other tools use."""
+        reply, sent, failed = await self._post(prompt)
+        self._record(not failed)
+        return reply, sent
+
     async def judge(self, key: tuple[str, str], prompt: str) -> Verdict:
         """Verdict for ``prompt``; ``key`` identifies equivalent requests for dedupe and caching."""
         from .prefix_judge import parse_verdict

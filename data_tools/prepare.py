@@ -1,0 +1,495 @@
+"""`rlpt prepare`: clean, filter, deduplicate, mask PII, decontaminate and rate a corpus, resumably.
+
+Phases (each shard's output is written to a temporary name and renamed, its stats file last, so a
+shard either exists complete or not at all; a rerun with the same arguments skips what exists):
+
+1. split      inputs -> ``work/input/part-NNNNN.parquet`` (``--shard-docs`` documents each), in input
+              order; malformed records are counted by reason (as `rlpt build` does).
+2. clean      per shard, in parallel: normalise -> rule filters -> language -> exact hash + MinHash
+              signature (``work/stage1``); drops go with the shard.
+3. cluster    global: exact and near-duplicate clusters over all signatures (``work/clusters.parquet``).
+4. finish     per shard, in parallel: drop non-survivors -> mask PII -> decontaminate -> quality LM ->
+              ``kept/part-NNNNN.parquet`` and ``dropped/part-NNNNN.parquet``.
+5. report     ``prepare_report.json`` and ``prepare_report.html``.
+
+Phases 2 and 4 run on the local engine (processes on this machine) or on Ray Data (``--engine ray``);
+every shard is a pure function of its input and the cluster table, so both engines write identical files.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+from ..errors import UserError
+from .decontam import DecontamConfig
+from .dedup import DedupConfig
+from .filters import FilterConfig
+from .normalize import NormalizeConfig
+from .quality import QualityConfig
+from .readers import CorpusReader, ReaderConfig
+
+REPORT_NAME = "prepare_report.json"
+LENGTH_BINS = (0, 100, 300, 1_000, 3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000)
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    inputs: tuple
+    output: str
+    text_field: str = "text"
+    id_field: str | None = None
+    max_doc_chars: int = 1_000_000
+    shard_docs: int = 5000
+    engine: str = "local"
+    workers: int = 1
+    ray_address: str | None = None
+    normalize: NormalizeConfig | None = field(default_factory=NormalizeConfig)
+    filters: FilterConfig | None = field(default_factory=FilterConfig)
+    dedup: DedupConfig | None = field(default_factory=DedupConfig)
+    pii: bool = True
+    decontam: DecontamConfig | None = None
+    quality: QualityConfig | None = None
+
+    def validate(self) -> None:
+        if self.shard_docs < 1:
+            raise UserError("--shard-docs must be >= 1")
+        if self.workers < 1:
+            raise UserError("--workers must be >= 1")
+        if self.engine not in ("local", "ray"):
+            raise UserError(f"--engine must be local or ray, got {self.engine!r}")
+        if self.dedup and not 0 < self.dedup.threshold < 1:
+            raise UserError("--dedup-threshold must be between 0 and 1")
+        if self.quality and not (self.quality.base_url and self.quality.model):
+            raise UserError("the quality stage needs both --quality-url and --quality-model")
+
+    def fingerprint(self) -> dict:
+        """Everything that decides the output (not where it goes nor how many workers write it)."""
+        d = asdict(self)
+        for k in ("output", "engine", "workers", "ray_address"):
+            d.pop(k)
+        d["inputs"] = list(d["inputs"])
+        return json.loads(json.dumps(d, default=list))
+
+
+# ---------------------------------------------------------------------------------------------
+# Small helpers
+# ---------------------------------------------------------------------------------------------
+def _write_parquet(path: str, rows: list[dict], schema) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tmp = path + ".tmp"
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp, compression="zstd")
+    os.replace(tmp, path)
+
+
+def _write_json(path: str, data: dict) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def _hist(lengths) -> dict:
+    import bisect
+
+    counts = Counter(bisect.bisect_right(LENGTH_BINS, n) - 1 for n in lengths)
+    return {str(LENGTH_BINS[i]): counts.get(i, 0) for i in range(len(LENGTH_BINS))}
+
+
+def _schemas():
+    import pyarrow as pa
+
+    doc = [("ordinal", pa.int64()), ("id", pa.string()), ("source", pa.string()), ("text", pa.string())]
+    return {
+        "input": pa.schema(doc),
+        "stage1": pa.schema(doc + [("exact", pa.binary()), ("sig", pa.binary()), ("language", pa.string())]),
+        "dropped": pa.schema(doc + [("stage", pa.string()), ("reason", pa.string()), ("detail", pa.string())]),
+        "kept": pa.schema(
+            doc
+            + [
+                ("cluster_id", pa.string()),
+                ("cluster_size", pa.int32()),
+                ("pii", pa.string()),
+                ("pii_total", pa.int32()),
+                ("quality_score", pa.int32()),
+                ("language", pa.string()),
+            ]
+        ),
+        "clusters": pa.schema([("ordinal", pa.int64()), ("root", pa.int64()), ("size", pa.int32())]),
+    }
+
+
+class Layout:
+    def __init__(self, output: str):
+        self.output = output
+        self.work = os.path.join(output, "work")
+        for d in ("work/input", "work/stage1", "work/quality_cache", "kept", "dropped"):
+            os.makedirs(os.path.join(output, d), exist_ok=True)
+
+    def input(self, i: int) -> str:
+        return os.path.join(self.work, "input", f"part-{i:05d}.parquet")
+
+    def stage1(self, i: int, ext: str = "parquet") -> str:
+        return os.path.join(self.work, "stage1", f"part-{i:05d}.{ext}")
+
+    def stage1_dropped(self, i: int) -> str:
+        return os.path.join(self.work, "stage1", f"dropped-{i:05d}.parquet")
+
+    def kept(self, i: int) -> str:
+        return os.path.join(self.output, "kept", f"part-{i:05d}.parquet")
+
+    def dropped(self, i: int) -> str:
+        return os.path.join(self.output, "dropped", f"part-{i:05d}.parquet")
+
+    def final_stats(self, i: int) -> str:
+        return os.path.join(self.work, f"final-{i:05d}.json")
+
+    @property
+    def split_done(self) -> str:
+        return os.path.join(self.work, "input", "_SUCCESS.json")
+
+    @property
+    def clusters(self) -> str:
+        return os.path.join(self.work, "clusters.parquet")
+
+
+# ---------------------------------------------------------------------------------------------
+# Phase 1: split
+# ---------------------------------------------------------------------------------------------
+def split_inputs(cfg: PrepareConfig, layout: Layout, quiet: bool) -> dict:
+    if os.path.exists(layout.split_done):
+        return json.load(open(layout.split_done))
+    from tqdm.auto import tqdm
+
+    schema = _schemas()["input"]
+    reader = CorpusReader(list(cfg.inputs), ReaderConfig(cfg.text_field, cfg.id_field, cfg.max_doc_chars))
+    shard, rows, ordinal = 0, [], 0
+    lengths = []
+    for doc in tqdm(reader, desc="split", unit="doc", disable=quiet or None, file=sys.stderr, mininterval=1.0):
+        rows.append({"ordinal": ordinal, "id": doc.id, "source": doc.source, "text": doc.text})
+        lengths.append(len(doc.text))
+        ordinal += 1
+        if len(rows) == cfg.shard_docs:
+            if not os.path.exists(layout.input(shard)):  # resumed: this shard was written before
+                _write_parquet(layout.input(shard), rows, schema)
+            shard, rows = shard + 1, []
+    if rows:
+        if not os.path.exists(layout.input(shard)):
+            _write_parquet(layout.input(shard), rows, schema)
+        shard += 1
+    info = {
+        "shards": shard,
+        "documents": ordinal,
+        "skipped_at_read": dict(sorted(reader.stats.dropped.items())),
+        "files_skipped": dict(sorted(reader.files_skipped.items())),
+        "length_hist": _hist(lengths),
+    }
+    _write_json(layout.split_done, info)
+    return info
+
+
+# ---------------------------------------------------------------------------------------------
+# Phase 2: clean (per shard)
+# ---------------------------------------------------------------------------------------------
+def clean_shard(cfg: PrepareConfig, shard: int) -> dict:
+    import pyarrow.parquet as pq
+
+    from .dedup import exact_key, signature
+    from .filters import LanguageID, filter_reason
+    from .normalize import normalize_text
+
+    layout = Layout(cfg.output)
+    stats_path = layout.stage1(shard, "json")
+    if os.path.exists(stats_path):
+        return json.load(open(stats_path))
+    schemas = _schemas()
+    lang = (
+        LanguageID(cfg.filters.languages, cfg.filters.min_language_score)
+        if cfg.filters and cfg.filters.languages
+        else None
+    )
+    kept, dropped, drops = [], [], Counter()
+    for row in pq.read_table(layout.input(shard)).to_pylist():
+        text, reason, stage, language = row["text"], None, None, None
+        if cfg.normalize:
+            text = row["text"] = normalize_text(text, cfg.normalize)
+            if not text:
+                reason, stage = "empty_after_normalize", "normalize"
+        if reason is None and cfg.filters:
+            reason, stage = filter_reason(text, cfg.filters), "filter"
+        detail = ""
+        if reason is None and lang is not None:
+            reason, language, score = lang.reason(text)
+            stage, detail = "language", f"{language} {score:.3f}"
+        if reason is not None:
+            drops[f"{stage}:{reason}"] += 1
+            dropped.append({**row, "stage": stage, "reason": reason, "detail": detail})
+            continue
+        sig = signature(text, cfg.dedup).tobytes() if cfg.dedup and cfg.dedup.near else b""
+        kept.append({**row, "exact": exact_key(text), "sig": sig, "language": language})
+    _write_parquet(layout.stage1(shard), kept, schemas["stage1"])
+    _write_parquet(layout.stage1_dropped(shard), dropped, schemas["dropped"])
+    stats = {"shard": shard, "in": len(kept) + len(dropped), "kept": len(kept), "drops": dict(sorted(drops.items()))}
+    _write_json(stats_path, stats)
+    return stats
+
+
+# ---------------------------------------------------------------------------------------------
+# Phase 3: cluster (global)
+# ---------------------------------------------------------------------------------------------
+def cluster_corpus(cfg: PrepareConfig, layout: Layout, shards: int) -> dict:
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from .dedup import cluster
+
+    if os.path.exists(layout.clusters):
+        table = pq.read_table(layout.clusters)
+    else:
+        ordinals, exact, sigs = [], [], []
+        for i in range(shards):
+            t = pq.read_table(layout.stage1(i), columns=["ordinal", "exact", "sig"])
+            ordinals += t.column("ordinal").to_pylist()
+            exact += t.column("exact").to_pylist()
+            sigs += t.column("sig").to_pylist()
+        d = cfg.dedup
+        if d and ordinals:
+            matrix = (
+                np.frombuffer(b"".join(sigs), dtype=np.uint32).reshape(len(sigs), d.num_perm)
+                if d.near
+                else np.zeros((len(sigs), 0), dtype=np.uint32)
+            )
+            roots = cluster(matrix, exact, d)
+        else:
+            roots = list(range(len(ordinals)))
+        sizes = Counter(roots)
+        rows = [{"ordinal": o, "root": ordinals[r], "size": sizes[r]} for o, r in zip(ordinals, roots, strict=True)]
+        _write_parquet(layout.clusters, rows, _schemas()["clusters"])
+        table = pq.read_table(layout.clusters)
+    sizes = Counter()
+    for root, size in zip(table.column("root").to_pylist(), table.column("size").to_pylist(), strict=True):
+        sizes[root] = size
+    return {"clusters": len(sizes), "size_hist": dict(sorted(Counter(sizes.values()).items()))}
+
+
+# ---------------------------------------------------------------------------------------------
+# Phase 4: finish (per shard)
+# ---------------------------------------------------------------------------------------------
+_DECONTAM_INDEX = {}
+
+
+def _decontam_index(cfg: DecontamConfig):
+    from .decontam import EvalIndex
+
+    key = json.dumps(asdict(cfg), default=list, sort_keys=True)
+    if key not in _DECONTAM_INDEX:  # built once per worker process
+        _DECONTAM_INDEX[key] = EvalIndex(cfg)
+    return _DECONTAM_INDEX[key]
+
+
+def finish_shard(cfg: PrepareConfig, shard: int) -> dict:
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from .pii import mask_pii
+
+    layout = Layout(cfg.output)
+    stats_path = layout.final_stats(shard)
+    if os.path.exists(stats_path):
+        return json.load(open(stats_path))
+    schemas = _schemas()
+    rows = pq.read_table(layout.stage1(shard)).to_pylist()
+    clusters = pq.read_table(layout.clusters)
+    if rows:
+        lo, hi = rows[0]["ordinal"], rows[-1]["ordinal"]
+        ords = clusters.column("ordinal")
+        clusters = clusters.filter(pc.and_(pc.greater_equal(ords, lo), pc.less_equal(ords, hi)))
+    info = {
+        o: (r, s)
+        for o, r, s in zip(*(clusters.column(c).to_pylist() for c in ("ordinal", "root", "size")), strict=True)
+    }
+    dropped = pq.read_table(layout.stage1_dropped(shard)).to_pylist()
+    drops, pii_counts, kept = Counter(), Counter(), []
+    exact_of = {r["ordinal"]: r["exact"] for r in rows}
+    index = _decontam_index(cfg.decontam) if cfg.decontam and cfg.decontam.eval_sets else None
+    hits = Counter()
+    survivors = []
+    roots_exact = {}
+    if cfg.dedup:  # the survivor may sit in another shard: compare exact hashes through the stage-1 files
+        need = {info[r["ordinal"]][0] for r in rows if info[r["ordinal"]][0] != r["ordinal"]}
+        roots_exact = _exact_of_ordinals(layout, need, exact_of)
+    for r in rows:
+        root, size = info[r["ordinal"]]
+        base = {k: r[k] for k in ("ordinal", "id", "source", "text")}
+        if root != r["ordinal"]:
+            reason = "exact_duplicate" if roots_exact.get(root) == r["exact"] else "near_duplicate"
+            drops[f"dedup:{reason}"] += 1
+            dropped.append({**base, "stage": "dedup", "reason": reason, "detail": f"cluster {root}"})
+            continue
+        text, pii = r["text"], Counter()
+        if cfg.pii:
+            text, pii = mask_pii(text)
+            pii_counts.update(pii)
+        if index is not None:
+            match = index.match(text)
+            if match is not None:
+                bench, gram = match
+                hits[bench] += 1
+                drops[f"decontaminate:{bench}"] += 1
+                dropped.append({**base, "stage": "decontaminate", "reason": bench, "detail": gram})
+                continue
+        survivors.append(
+            {
+                **base,
+                "text": text,
+                "cluster_id": str(root),
+                "cluster_size": size,
+                "pii": json.dumps(dict(sorted(pii.items()))),
+                "pii_total": sum(pii.values()),
+                "quality_score": None,
+                "language": r["language"],
+            }
+        )
+    unparsed = requests = 0
+    if cfg.quality and survivors:
+        from .quality import QualityRater
+
+        rater = QualityRater(cfg.quality, os.path.join(layout.work, "quality_cache"), f"part-{shard:05d}")
+        scores = rater.rate([s["text"] for s in survivors])
+        requests = rater.requests
+        for s, score in zip(survivors, scores, strict=True):
+            s["quality_score"] = score
+            if score is None:
+                unparsed += 1  # kept: an unrated document is not a bad one
+            elif score < cfg.quality.threshold:
+                drops["quality:below_threshold"] += 1
+                dropped.append(
+                    {k: s[k] for k in ("ordinal", "id", "source", "text")}
+                    | {"stage": "quality", "reason": "below_threshold", "detail": str(score)}
+                )
+                continue
+            kept.append(s)
+    else:
+        kept = survivors
+    dropped.sort(key=lambda d: d["ordinal"])
+    _write_parquet(layout.kept(shard), kept, schemas["kept"])
+    _write_parquet(layout.dropped(shard), dropped, schemas["dropped"])
+    stats = {
+        "shard": shard,
+        "kept": len(kept),
+        "drops": dict(sorted(drops.items())),
+        "pii": dict(sorted(pii_counts.items())),
+        "docs_with_pii": sum(1 for s in kept if s["pii_total"]),
+        "decontam_hits": dict(sorted(hits.items())),
+        "quality_unparsed": unparsed,
+        "quality_requests": requests,
+        "kept_length_hist": _hist(len(s["text"]) for s in kept),
+    }
+    _write_json(stats_path, stats)
+    return stats
+
+
+def _exact_of_ordinals(layout: Layout, ordinals: set, known: dict) -> dict:
+    import pyarrow.parquet as pq
+
+    out = {o: known[o] for o in ordinals if o in known}
+    missing = ordinals - set(out)
+    if missing:
+        for path in sorted(glob.glob(os.path.join(layout.work, "stage1", "part-*.parquet"))):
+            t = pq.read_table(path, columns=["ordinal", "exact"])
+            for o, e in zip(t.column("ordinal").to_pylist(), t.column("exact").to_pylist(), strict=True):
+                if o in missing:
+                    out[o] = e
+            if len(out) == len(ordinals):
+                break
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Engines
+# ---------------------------------------------------------------------------------------------
+def _call(args):
+    fn, cfg, shard = args
+    return fn(cfg, shard)
+
+
+def run_phase(fn, cfg: PrepareConfig, shards: list[int], desc: str, quiet: bool) -> list[dict]:
+    """``fn(cfg, shard)`` for every shard, on the chosen engine; results in shard order."""
+    from tqdm.auto import tqdm
+
+    if not shards:
+        return []
+    bar = tqdm(total=len(shards), desc=desc, unit="shard", disable=quiet or None, file=sys.stderr)
+    try:
+        if cfg.engine == "ray":
+            import ray
+
+            if not ray.is_initialized():
+                ray.init(address=cfg.ray_address, include_dashboard=False, log_to_driver=False)
+            ds = ray.data.from_items([{"shard": s} for s in shards], override_num_blocks=len(shards))
+            out = ds.map(
+                lambda row: {"shard": row["shard"], "stats": json.dumps(fn(cfg, row["shard"]))},
+                concurrency=cfg.workers,
+                num_cpus=1,
+            ).take_all()
+            bar.update(len(shards))
+            by_shard = {r["shard"]: json.loads(r["stats"]) for r in out}
+            return [by_shard[s] for s in shards]
+        if cfg.workers == 1:
+            results = []
+            for s in shards:
+                results.append(fn(cfg, s))
+                bar.update(1)
+            return results
+        import multiprocessing as mp
+
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        with mp.get_context("spawn").Pool(cfg.workers) as pool:
+            results = []
+            for r in pool.imap(_call, [(fn, cfg, s) for s in shards]):
+                results.append(r)
+                bar.update(1)
+            return results
+    finally:
+        bar.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Orchestration
+# ---------------------------------------------------------------------------------------------
+def run_prepare(cfg: PrepareConfig, quiet: bool = False) -> dict:
+    cfg.validate()
+    CorpusReader(list(cfg.inputs), ReaderConfig(cfg.text_field, cfg.id_field, cfg.max_doc_chars))  # fail fast
+    if cfg.decontam and cfg.decontam.eval_sets:
+        _decontam_index(cfg.decontam)  # bad evaluation files fail here, before any work
+    t0 = time.perf_counter()
+    layout = Layout(cfg.output)
+    settings_path = os.path.join(layout.work, "settings.json")
+    if os.path.exists(settings_path):
+        if json.load(open(settings_path)) != cfg.fingerprint():
+            raise UserError(
+                f"{cfg.output} holds a run with other settings or inputs: use a new --output, or delete "
+                f"{layout.work} to start over"
+            )
+    else:
+        _write_json(settings_path, cfg.fingerprint())
+    split = split_inputs(cfg, layout, quiet)
+    shards = list(range(split["shards"]))
+    clean = run_phase(clean_shard, cfg, shards, "clean", quiet)
+    clusters = cluster_corpus(cfg, layout, split["shards"])
+    final = run_phase(finish_shard, cfg, shards, "finish", quiet)
+    from .report import build_report, write_html
+
+    report = build_report(cfg, split, clean, clusters, final)
+    _write_json(os.path.join(cfg.output, REPORT_NAME), report)
+    write_html(report, os.path.join(cfg.output, "prepare_report.html"))
+    report["_seconds"] = time.perf_counter() - t0
+    return report

@@ -1,0 +1,112 @@
+"""Model-based quality rating through any OpenAI-compatible endpoint, with a persistent cache.
+
+The rater sees :data:`QUALITY_PROMPT` with the document's first ``max_chars`` characters and answers
+with one integer from 0 to 5; documents scored below ``threshold`` are dropped. Requests go through the
+reward's :class:`JudgeClient` (retries with backoff, concurrency limit, clear 4xx errors, judge-down
+detection). Scores are cached under ``cache_dir`` (JSON Lines keyed by model, prompt version and text
+hash, one file per shard), so a rerun, or a resumed run, does not pay for documents already rated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+
+PROMPT_VERSION = "q1"
+QUALITY_PROMPT = (
+    "Rate the following text as training data for a language model, from 0 to 5:\n"
+    "5 = well-written, informative prose, code or mathematics a textbook could contain;\n"
+    "3 = understandable and mostly coherent, some noise;\n"
+    "1 = fragments, spam, boilerplate, lists of links or keywords;\n"
+    "0 = unreadable or empty.\n"
+    "Answer with the number only.\n\n"
+    "Text:\n{text}"
+)
+_SCORE = re.compile(r"\b([0-5])\b")
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    base_url: str = ""  # empty: the stage is off
+    model: str = ""
+    threshold: int = 3
+    max_chars: int = 4000
+    concurrency: int = 16
+    api_key_env: str | None = None
+    timeout_s: float = 120.0
+
+
+def parse_score(reply: str | None) -> int | None:
+    """The first standalone digit 0-5 in the reply.
+
+    >>> parse_score("Score: 4"), parse_score("I'd say 3/5."), parse_score("ten"), parse_score(None)
+    (4, 3, None, None)
+    """
+    if not reply:
+        return None
+    m = _SCORE.search(reply)
+    return int(m.group(1)) if m else None
+
+
+class QualityRater:
+    """Rates documents (async, bounded concurrency) and remembers every score it got."""
+
+    def __init__(self, cfg: QualityConfig, cache_dir: str, name: str):
+        from rlpt_verl.reward.judge_client import JudgeClient, JudgeSettings
+
+        self.cfg = cfg
+        settings = JudgeSettings(
+            base_url=cfg.base_url,
+            model=cfg.model,
+            api_key_env=cfg.api_key_env,
+            concurrency=cfg.concurrency,
+            timeout_s=cfg.timeout_s,
+            max_tokens=8,
+        )
+        self.client = JudgeClient(settings)
+        os.makedirs(cache_dir, exist_ok=True)
+        self.cache_path = os.path.join(cache_dir, f"{name}.jsonl")  # one file per writer: no interleaving
+        self.cache: dict[str, int | None] = {}
+        self.requests = 0
+        for file in sorted(os.listdir(cache_dir)):
+            if not file.endswith(".jsonl"):
+                continue
+            with open(os.path.join(cache_dir, file), encoding="utf-8") as f:
+                for line in f:
+                    try:
+                        rec = json.loads(line)
+                    except json.JSONDecodeError:
+                        continue  # a line cut by an interrupted run
+                    self.cache[rec["key"]] = rec["score"]
+
+    def key(self, text: str) -> str:
+        h = hashlib.blake2b(text[: self.cfg.max_chars].encode(), digest_size=16).hexdigest()
+        return f"{self.cfg.model}|{PROMPT_VERSION}|{h}"
+
+    async def _rate(self, text: str) -> int | None:
+        prompt = QUALITY_PROMPT.replace("{text}", text[: self.cfg.max_chars])
+        reply, sent = await self.client.complete(prompt)
+        self.requests += sent
+        return parse_score(reply)
+
+    def rate(self, texts: list[str]) -> list[int | None]:
+        """Scores for ``texts`` (None: the rater's reply had no score); new scores are appended to the cache."""
+        todo = sorted({self.key(t): t for t in texts if self.key(t) not in self.cache}.items())
+
+        async def run():
+            try:
+                return await asyncio.gather(*(self._rate(t) for _, t in todo))
+            finally:
+                await self.client.aclose()
+
+        if todo:
+            scores = asyncio.run(run())
+            with open(self.cache_path, "a", encoding="utf-8") as f:
+                for (k, _), score in zip(todo, scores, strict=True):
+                    self.cache[k] = score
+                    f.write(json.dumps({"key": k, "score": score}) + "\n")
+        return [self.cache[self.key(t)] for t in texts]

@@ -1,0 +1,65 @@
+"""MinHash near-duplicate clustering on real text with controlled edits."""
+
+import random
+
+import numpy as np
+
+from rlpt_verl import assets
+from rlpt_verl.data_tools.dedup import DedupConfig, band_params, cluster, exact_key, shingles, signature
+
+
+def edited(text: str, share: float, rng: random.Random) -> str:
+    """Replace ``share`` of the words with other words (a controlled near-duplicate)."""
+    words = text.split()
+    for i in rng.sample(range(len(words)), int(len(words) * share)):
+        words[i] = rng.choice(["alpha", "beta", "gamma", "delta", "omega"])
+    return " ".join(words)
+
+
+def jaccard(a: str, b: str, n: int) -> float:
+    x, y = shingles(a, n), shingles(b, n)
+    return len(x & y) / len(x | y)
+
+
+def test_clusters_follow_the_jaccard_threshold_on_real_text():
+    rng = random.Random(0)
+    originals = [f"{p['problem']} {p['solution']}" for p in assets.champ_problems()]
+    originals = [t for t in originals if len(t.split()) > 120][:40]
+    cfg = DedupConfig(threshold=0.7, num_perm=128, ngram=5)
+    docs, expected, pairs = list(originals), list(range(len(originals))), []
+    for i, text in enumerate(originals[:20]):  # a few words changed: a near duplicate of its original
+        docs.append(edited(text, 0.01 if i % 2 else 0.02, rng))
+        expected.append(i)
+        pairs.append((i, len(docs) - 1, True))
+    for i, text in enumerate(originals[20:30], start=20):  # heavily edited: a document of its own
+        docs.append(edited(text, 0.3, rng))
+        expected.append(len(docs) - 1)
+        pairs.append((i, len(docs) - 1, False))
+    docs.append(originals[5])  # an exact copy
+    expected.append(5)
+    sims = {dup: jaccard(docs[a], docs[b], 5) for a, b, dup in pairs}
+    near = [jaccard(docs[a], docs[b], 5) for a, b, dup in pairs if dup]
+    far = [jaccard(docs[a], docs[b], 5) for a, b, dup in pairs if not dup]
+    assert min(near) > 0.8 and max(far) < 0.3, sims  # the labels are sound
+    roots = cluster(np.stack([signature(d, cfg) for d in docs]), [exact_key(d) for d in docs], cfg)
+    assert roots == expected  # every near copy finds its original (the survivor: first in order), nothing else merges
+
+
+def test_band_parameters_come_from_the_threshold():
+    bands, rows = band_params(0.8, 128)
+    assert bands * rows <= 128
+    # the S-curve's steepest point sits near the threshold
+    assert abs((1 / bands) ** (1 / rows) - 0.8) < 0.1
+    assert band_params(0.5, 128)[0] > bands  # a lower threshold needs more, shorter bands
+
+
+def test_signatures_are_deterministic_across_processes():
+    import subprocess
+    import sys
+
+    code = (
+        "from rlpt_verl.data_tools.dedup import DedupConfig, signature;"
+        "print(signature('the same text in another process, five words at least', DedupConfig()).tolist()[:8])"
+    )
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout for _ in range(2)}
+    assert len(outs) == 1 and outs.pop().startswith("[")
