@@ -126,7 +126,7 @@ def prepare_corpus(tmp_path_factory) -> dict:
         for i, text in enumerate(assets.bulgarian_wiki_texts()):
             f.write(json.dumps({"id": f"bg{i}", "text": text}) + "\n")
         f.write('{"text": "broken json\n')
-        f.write(json.dumps({"id": "empty", "text": "   \x00  "}) + "\n")
+        f.write(json.dumps({"id": "empty", "text": "\u200b\x07 \u200b"}) + "\n")  # empty once normalised
     evals = tmp_path_factory.mktemp("evals")
     bench = evals / "champ_eval.jsonl"
     with open(bench, "w", encoding="utf-8") as f:

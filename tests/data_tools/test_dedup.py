@@ -3,9 +3,9 @@
 import random
 
 import numpy as np
-from rlpt_verl.data_tools.dedup import DedupConfig, band_params, cluster, exact_key, shingles, signature
 
 from rlpt_verl import assets
+from rlpt_verl.data_tools.dedup import DedupConfig, band_params, cluster, exact_key, shingles, signature
 
 
 def edited(text: str, share: float, rng: random.Random) -> str:

@@ -6,8 +6,8 @@ from pydoc_data.topics import topics
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from rlpt_verl.data_tools import CorpusReader, ReaderConfig
 
+from rlpt_verl.data_tools import CorpusReader, ReaderConfig
 from rlpt_verl.errors import UserError
 
 TEXTS = [topics[k] for k in sorted(topics)[:6]]
