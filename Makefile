@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.rlpt-installed
 # Where test/quickstart assets (the SmolLM2 folder, built data) are cached; never inside git.
 export RLPT_CACHE ?= $(HOME)/.cache/rlpt-verl
 
-.PHONY: install quickstart test lint bench-build bench-reward clean
+.PHONY: install quickstart test lint bench-build bench-reward bench-rpt bench-prepare clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -35,6 +35,13 @@ bench-build: install
 
 bench-reward: install
 	$(PY) benchmarks/bench_reward.py
+
+bench-rpt: install
+	$(PY) benchmarks/bench_rpt.py
+
+# installs datatrove into $(RLPT_CACHE)/bench-venv on first use (never into .venv)
+bench-prepare: install
+	$(PY) benchmarks/bench_prepare.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info quickstart_out

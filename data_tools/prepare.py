@@ -80,12 +80,12 @@ class PrepareConfig:
 # ---------------------------------------------------------------------------------------------
 # Small helpers
 # ---------------------------------------------------------------------------------------------
-def _write_parquet(path: str, rows: list[dict], schema) -> None:
+def _write_parquet(path: str, rows: list[dict], schema, row_group_size: int | None = None) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     tmp = path + ".tmp"
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp, compression="zstd")
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp, compression="zstd", row_group_size=row_group_size)
     os.replace(tmp, path)
 
 
@@ -272,7 +272,7 @@ def cluster_corpus(cfg: PrepareConfig, layout: Layout, shards: int) -> dict:
             roots = list(range(len(ordinals)))
         sizes = Counter(roots)
         rows = [{"ordinal": o, "root": ordinals[r], "size": sizes[r]} for o, r in zip(ordinals, roots, strict=True)]
-        _write_parquet(layout.clusters, rows, _schemas()["clusters"])
+        _write_parquet(layout.clusters, rows, _schemas()["clusters"], row_group_size=65536)
         table = pq.read_table(layout.clusters)
     sizes = Counter()
     for root, size in zip(table.column("root").to_pylist(), table.column("size").to_pylist(), strict=True):
@@ -296,7 +296,6 @@ def _decontam_index(cfg: DecontamConfig):
 
 
 def finish_shard(cfg: PrepareConfig, shard: int) -> dict:
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     from .pii import mask_pii
@@ -307,11 +306,9 @@ def finish_shard(cfg: PrepareConfig, shard: int) -> dict:
         return json.load(open(stats_path))
     schemas = _schemas()
     rows = pq.read_table(layout.stage1(shard)).to_pylist()
-    clusters = pq.read_table(layout.clusters)
-    if rows:
-        lo, hi = rows[0]["ordinal"], rows[-1]["ordinal"]
-        ords = clusters.column("ordinal")
-        clusters = clusters.filter(pc.and_(pc.greater_equal(ords, lo), pc.less_equal(ords, hi)))
+    lo, hi = (rows[0]["ordinal"], rows[-1]["ordinal"]) if rows else (0, -1)
+    # the table is in ordinal order: row-group statistics let this read only the shard's part
+    clusters = pq.read_table(layout.clusters, filters=[("ordinal", ">=", lo), ("ordinal", "<=", hi)])
     info = {
         o: (r, s)
         for o, r, s in zip(*(clusters.column(c).to_pylist() for c in ("ordinal", "root", "size")), strict=True)
