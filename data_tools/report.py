@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 from collections import Counter
 
+STAGES = ("normalize", "filter", "language", "dedup", "decontaminate", "quality")  # in pipeline order
+
 
 def _sum(dicts) -> Counter:
     total = Counter()
@@ -21,6 +23,11 @@ def build_report(cfg, split: dict, clean: list[dict], clusters: dict, final: lis
         by_stage[key.split(":", 1)[0]] += n
     kept = sum(f["kept"] for f in final)
     documents = split["documents"]
+    flow, remaining = [], documents  # per stage: in = out + dropped, and the last out is what was kept
+    for stage in STAGES:
+        dropped = by_stage.get(stage, 0)
+        flow.append({"stage": stage, "in": remaining, "dropped": dropped, "out": remaining - dropped})
+        remaining -= dropped
     return {
         "config": cfg.fingerprint(),
         "engine": {"engine": cfg.engine, "workers": cfg.workers},
@@ -29,7 +36,8 @@ def build_report(cfg, split: dict, clean: list[dict], clusters: dict, final: lis
         "documents_in": documents,
         "documents_kept": kept,
         "documents_dropped": sum(drops.values()),
-        "accounting_ok": documents == kept + sum(drops.values()),
+        "accounting_ok": documents == kept + sum(drops.values()) and remaining == kept,
+        "stages": flow,
         "dropped_by_stage": dict(sorted(by_stage.items())),
         "dropped_by_reason": dict(sorted(drops.items())),
         "near_duplicate_clusters": {
@@ -57,6 +65,10 @@ def format_summary(report: dict, output: str) -> str:
         f"documents in: {report['documents_in']} (+{sum(report['records_skipped_at_read'].values())} records "
         f"unreadable {report['records_skipped_at_read']}), kept: {report['documents_kept']}, dropped: "
         f"{report['documents_dropped']} {report['dropped_by_stage']}; in = kept + dropped: {report['accounting_ok']}",
+        "per stage (in -> out): "
+        + ", ".join(
+            f"{s['stage']} {s['in']}->{s['out']}" for s in report["stages"] if s["dropped"] or s["stage"] == "dedup"
+        ),
         f"drops by reason: {report['dropped_by_reason']}",
         f"near-duplicate clusters: {report['near_duplicate_clusters']['clusters']}, sizes "
         f"{report['near_duplicate_clusters']['cluster_size_hist']}",
@@ -101,6 +113,7 @@ def write_html(report: dict, path: str) -> None:
         "<h1>rlpt prepare</h1>",
         f"<p>{report['documents_in']} documents in, {report['documents_kept']} kept, "
         f"{report['documents_dropped']} dropped (in = kept + dropped: {report['accounting_ok']}).</p>",
+        _bars("Documents left after each stage", {s["stage"]: s["out"] for s in report["stages"]}, "#4a9a5a"),
         _bars("Dropped documents by stage", report["dropped_by_stage"], "#b5574a"),
         _bars("Dropped documents by reason", report["dropped_by_reason"], "#b5574a"),
         _bars(

@@ -54,6 +54,11 @@ def test_every_document_is_kept_or_dropped_with_a_reason(prepared):
         by_reason[f"{d['stage']}:{d['reason']}"] = by_reason.get(f"{d['stage']}:{d['reason']}", 0) + 1
     assert by_reason == rep["dropped_by_reason"]
     assert rep["dropped_by_reason"]["normalize:empty_after_normalize"] == 1  # zero-width spaces and a control character
+    flow = rep["stages"]
+    assert flow[0]["in"] == rep["documents_in"] and flow[-1]["out"] == len(kept)
+    for stage, nxt in zip(flow, flow[1:], strict=False):
+        assert stage["in"] == stage["out"] + stage["dropped"] and stage["out"] == nxt["in"]
+        assert stage["dropped"] == sum(1 for d in dropped if d["stage"] == stage["stage"])
     ordinals = sorted(r["ordinal"] for r in kept + dropped)
     assert ordinals == list(range(rep["documents_in"]))  # each document exactly once
 
