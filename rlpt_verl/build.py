@@ -15,7 +15,7 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from itertools import accumulate
 
@@ -205,7 +205,8 @@ def _worker_build(doc: Document) -> dict:
 # ---------------------------------------------------------------------------------------------
 # Writing
 # ---------------------------------------------------------------------------------------------
-def parquet_schema():
+def row_schema(reward_model, extra_info):
+    """verl's RL row (data_source, chat prompt, ability) with a builder's reward_model and extra_info structs."""
     import pyarrow as pa
 
     return pa.schema(
@@ -213,30 +214,36 @@ def parquet_schema():
             ("data_source", pa.string()),
             ("prompt", pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))),
             ("ability", pa.string()),
-            ("reward_model", pa.struct([("style", pa.string()), ("ground_truth", pa.string())])),
-            (
-                "extra_info",
-                pa.struct(
-                    [
-                        ("index", pa.int64()),
-                        ("split", pa.string()),
-                        ("task", pa.string()),
-                        ("doc_id", pa.string()),
-                        ("source", pa.string()),
-                        ("segment_index", pa.int32()),
-                        ("num_segments", pa.int32()),
-                        ("target", pa.string()),
-                        ("next_segment", pa.string()),
-                        ("reference_segments", pa.int32()),
-                        ("context_segments", pa.int32()),
-                        ("context_truncated", pa.bool_()),
-                        ("context_cut_segments", pa.int32()),
-                        ("context_cut_chars", pa.int64()),
-                        ("prompt_tokens", pa.int32()),
-                    ]
-                ),
-            ),
+            ("reward_model", reward_model),
+            ("extra_info", extra_info),
         ]
+    )
+
+
+def parquet_schema():
+    import pyarrow as pa
+
+    return row_schema(
+        pa.struct([("style", pa.string()), ("ground_truth", pa.string())]),
+        pa.struct(
+            [
+                ("index", pa.int64()),
+                ("split", pa.string()),
+                ("task", pa.string()),
+                ("doc_id", pa.string()),
+                ("source", pa.string()),
+                ("segment_index", pa.int32()),
+                ("num_segments", pa.int32()),
+                ("target", pa.string()),
+                ("next_segment", pa.string()),
+                ("reference_segments", pa.int32()),
+                ("context_segments", pa.int32()),
+                ("context_truncated", pa.bool_()),
+                ("context_cut_segments", pa.int32()),
+                ("context_cut_chars", pa.int64()),
+                ("prompt_tokens", pa.int32()),
+            ]
+        ),
     )
 
 
@@ -337,6 +344,25 @@ def _rank_key(seed: int, doc: Document) -> bytes:
     return hashlib.blake2b(f"{seed}\x00".encode() + doc.text.encode("utf-8", "replace"), digest_size=8).digest()
 
 
+def select_validation(docs: Iterable[Document], n: int, seed: int, usable: Callable[[Document], bool]) -> set[int]:
+    """Ordinals of the ``n`` usable documents with the smallest seeded hash: a split by document, O(n) memory.
+
+    ``usable`` is asked only about a document that would enter the current top n, so an expensive check
+    runs about n·ln(D/n) times over D documents.
+    """
+    if n <= 0:
+        return set()
+    heap: list[tuple[bytes, int]] = []  # the n smallest (key, ordinal), negated for heapq
+    for ordinal, doc in enumerate(docs):
+        item = (bytes(255 - b for b in _rank_key(seed, doc)), -ordinal)
+        if (len(heap) < n or item > heap[0]) and usable(doc):
+            if len(heap) < n:
+                heapq.heappush(heap, item)
+            else:
+                heapq.heapreplace(heap, item)
+    return {-neg for _, neg in heap}
+
+
 def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
     """Build the four pools and the report; returns the report dict."""
     cfg.validate()
@@ -350,17 +376,16 @@ def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
         # Pass 1: the --val-docs usable documents with the smallest seeded hash are validation docs.
         # Only a document that would enter the current top-N is segmented to check it is usable, so
         # this pass costs a read and a hash per document (about N·ln(D/N) checks in all).
-        heap: list[tuple[bytes, int]] = []  # the N smallest (key, ordinal), negated for heapq
-        reader = CorpusReader(list(cfg.inputs), reader_cfg)
-        if cfg.val_docs:
-            for ordinal, doc in enumerate(_progress(reader, "select val", quiet)):
-                item = (bytes(255 - b for b in _rank_key(cfg.seed, doc)), -ordinal)
-                if (len(heap) < cfg.val_docs or item > heap[0]) and builder.usable(doc):
-                    if len(heap) < cfg.val_docs:
-                        heapq.heappush(heap, item)
-                    else:
-                        heapq.heapreplace(heap, item)
-        val_ordinals = {-neg for _, neg in heap}
+        val_ordinals = (
+            select_validation(
+                _progress(CorpusReader(list(cfg.inputs), reader_cfg), "select val", quiet),
+                cfg.val_docs,
+                cfg.seed,
+                builder.usable,
+            )
+            if cfg.val_docs
+            else set()
+        )
 
         # Pass 2: build and write.
         writers = {

@@ -15,7 +15,6 @@ whose character offset is not one under the policy's tokenizer is dropped and co
 from __future__ import annotations
 
 import bisect
-import heapq
 import json
 import math
 import os
@@ -24,7 +23,7 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
-from .build import _percentiles, _rank_key
+from .build import _percentiles, _windows, row_schema, select_validation
 from .data_tools import CorpusReader, Document, ReaderConfig
 from .errors import UserError
 from .prompt_meter import PromptMeter, load_tokenizer
@@ -217,50 +216,26 @@ class RPTDocumentBuilder:
 def parquet_schema():
     import pyarrow as pa
 
-    return pa.schema(
-        [
-            ("data_source", pa.string()),
-            ("prompt", pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))),
-            ("ability", pa.string()),
-            (
-                "reward_model",
-                pa.struct(
-                    [("style", pa.string()), ("ground_truth", pa.string()), ("token_byte_ends", pa.list_(pa.int32()))]
-                ),
-            ),
-            (
-                "extra_info",
-                pa.struct(
-                    [
-                        ("index", pa.int64()),
-                        ("split", pa.string()),
-                        ("doc_id", pa.string()),
-                        ("source", pa.string()),
-                        ("char_offset", pa.int64()),
-                        ("proxy_position", pa.int32()),
-                        ("policy_position", pa.int32()),
-                        ("entropy", pa.float64()),
-                        ("next_token", pa.string()),
-                        ("context_tokens", pa.int32()),
-                        ("context_truncated", pa.bool_()),
-                        ("context_cut_chars", pa.int64()),
-                        ("prompt_tokens", pa.int32()),
-                    ]
-                ),
-            ),
-        ]
+    return row_schema(
+        pa.struct([("style", pa.string()), ("ground_truth", pa.string()), ("token_byte_ends", pa.list_(pa.int32()))]),
+        pa.struct(
+            [
+                ("index", pa.int64()),
+                ("split", pa.string()),
+                ("doc_id", pa.string()),
+                ("source", pa.string()),
+                ("char_offset", pa.int64()),
+                ("proxy_position", pa.int32()),
+                ("policy_position", pa.int32()),
+                ("entropy", pa.float64()),
+                ("next_token", pa.string()),
+                ("context_tokens", pa.int32()),
+                ("context_truncated", pa.bool_()),
+                ("context_cut_chars", pa.int64()),
+                ("prompt_tokens", pa.int32()),
+            ]
+        ),
     )
-
-
-def _chunks(it, size: int):
-    chunk = []
-    for x in it:
-        chunk.append(x)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _histogram(values: list[float]) -> dict:
@@ -309,17 +284,9 @@ def run_build_rpt(cfg: RPTBuildConfig, quiet: bool = False, scorer=None) -> dict
 
     # Pass 1: validation documents = the --val-docs smallest seeded hashes among documents long enough.
     min_chars = 4 * cfg.min_context_tokens
-    heap: list[tuple[bytes, int]] = []
-    if cfg.val_docs:
-        for ordinal, doc in enumerate(CorpusReader(list(cfg.inputs), reader_cfg)):
-            if len(doc.text) < min_chars:
-                continue
-            item = (bytes(255 - b for b in _rank_key(cfg.seed, doc)), -ordinal)
-            if len(heap) < cfg.val_docs:
-                heapq.heappush(heap, item)
-            elif item > heap[0]:
-                heapq.heapreplace(heap, item)
-    val_ordinals = {-neg for _, neg in heap}
+    val_ordinals = select_validation(
+        CorpusReader(list(cfg.inputs), reader_cfg), cfg.val_docs, cfg.seed, lambda doc: len(doc.text) >= min_chars
+    )
     val_threshold = min(th for _, th in VAL_SPLITS)
 
     # Pass 2: score, select, write.
@@ -330,7 +297,7 @@ def run_build_rpt(cfg: RPTBuildConfig, quiet: bool = False, scorer=None) -> dict
     hist_prompt, scored_entropies = Counter(), []
     positions_scored = positions_above = tokens_scored = index = ordinal = 0
     bar = tqdm(desc="build-rpt", unit="doc", disable=quiet or None, file=sys.stderr, mininterval=1.0)
-    for chunk in _chunks(reader, cfg.chunk_docs):
+    for chunk in _windows(reader, cfg.chunk_docs):
         encoded = [builder.proxy_ids(doc.text) for doc in chunk]
         entropies = scorer.score([ids for ids, _ in encoded])
         tokens_scored += sum(len(ids) for ids, _ in encoded)
