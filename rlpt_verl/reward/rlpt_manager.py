@@ -15,6 +15,7 @@ from verl.experimental.reward_loop.reward_manager.registry import register
 
 from .judge_client import JudgeClient, JudgeConfigError, JudgeSettings
 from .prefix_judge import judge_prompt, normalize_ws, precheck
+from .response import decode_response
 
 # Every sample returns exactly these numeric keys (verl stacks them across the batch).
 EXTRA_KEYS = (
@@ -103,13 +104,6 @@ class RLPTRewardManager(RewardManagerBase):
         self.prefix_shortcut = bool(options["prefix_shortcut"])
         self.client = JudgeClient.shared(settings)  # one pool, semaphore and cache per worker process
 
-    def decode(self, data_item) -> str:
-        response_ids = data_item.batch["responses"]
-        length = response_ids.shape[-1]
-        valid = int(data_item.batch["attention_mask"][-length:].sum())
-        # Keep special tokens: a tokenizer that registered the prediction tags as special would lose them.
-        return self.tokenizer.decode(response_ids[:valid], skip_special_tokens=False)
-
     async def score(self, response: str, reference: str) -> tuple[float, dict]:
         """Score one decoded response against its judge reference."""
         info = dict.fromkeys(EXTRA_KEYS, 0.0)
@@ -135,5 +129,5 @@ class RLPTRewardManager(RewardManagerBase):
     async def run_single(self, data) -> dict:
         data_item = data[-1:][0]  # multi-sequence outputs: score the last sequence, as verl's naive manager
         reference = data_item.non_tensor_batch["reward_model"]["ground_truth"]
-        score, info = await self.score(self.decode(data_item), str(reference))
+        score, info = await self.score(decode_response(self.tokenizer, data_item), str(reference))
         return {"reward_score": score, "reward_extra_info": info}

@@ -14,6 +14,7 @@ from __future__ import annotations
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 from verl.experimental.reward_loop.reward_manager.registry import register
 
+from .response import decode_response
 from .rpt_reward import RPTScore, rpt_reward
 
 # Every sample returns exactly these numeric keys (verl stacks them across the batch).
@@ -60,20 +61,15 @@ class RPTRewardManager(RewardManagerBase):
         super().__init__(config, tokenizer, compute_score)
         self.require_think_end = _flag(config, "rpt_require_think_end", True)
 
-    def decode(self, data_item) -> str:
-        response_ids = data_item.batch["responses"]
-        length = response_ids.shape[-1]
-        valid = int(data_item.batch["attention_mask"][-length:].sum())
-        # Keep special tokens: `</think>` is a special token in some tokenizers.
-        return self.tokenizer.decode(response_ids[:valid], skip_special_tokens=False)
-
     async def run_single(self, data) -> dict:
-        data_item = data[-1:][0]
+        data_item = data[-1:][0]  # multi-sequence outputs: score the last sequence, as verl's naive manager
         truth = data_item.non_tensor_batch["reward_model"]
         ends = truth.get("token_byte_ends")
         if ends is None:
             raise KeyError(
                 "reward_model.token_byte_ends is missing: the `rpt` manager scores rows written by `rlpt build-rpt`"
             )
-        result = rpt_reward(self.decode(data_item), str(truth["ground_truth"]), list(ends), self.require_think_end)
+        result = rpt_reward(
+            decode_response(self.tokenizer, data_item), str(truth["ground_truth"]), list(ends), self.require_think_end
+        )
         return {"reward_score": result.score, "reward_extra_info": score_info(result)}
