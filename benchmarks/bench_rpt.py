@@ -25,7 +25,7 @@ import torch
 
 from rlpt_verl import assets
 from rlpt_verl.prompt_meter import load_tokenizer
-from rlpt_verl.rpt_entropy import HFEntropyScorer, Window, plan_windows, top_k_entropy
+from rlpt_verl.rpt_entropy import HFEntropyScorer, plan_windows, top_k_entropy
 
 
 def corpus(tokenizer, budget: int) -> list[list[int]]:
@@ -46,25 +46,9 @@ def corpus(tokenizer, budget: int) -> list[list[int]]:
 
 def plain_forward(scorer: HFEntropyScorer, seqs: list[list[int]]) -> None:
     """The scorer's own windows and batches, through the model's ordinary forward (full logits)."""
-    windows = [Window(d, s, e, o) for d, seq in enumerate(seqs) for s, e, o in plan_windows(len(seq), *scorer._wo())]
-    order = sorted(range(len(windows)), key=lambda i: (-(windows[i].end - windows[i].start), i))
-    batches, batch = [], []
-    for i in order:
-        w = windows[i]
-        longest = (batch[0].end - batch[0].start) if batch else w.end - w.start
-        if batch and (len(batch) + 1) * longest > scorer.batch_tokens:
-            batches.append(batch)
-            batch = []
-        batch.append(w)
-    batches.append(batch)
     with torch.inference_mode():
-        for batch in batches:
-            length = max(w.end - w.start for w in batch)
-            ids = torch.zeros((len(batch), length), dtype=torch.long)
-            mask = torch.zeros_like(ids)
-            for b, w in enumerate(batch):
-                ids[b, : w.end - w.start] = torch.tensor(seqs[w.doc][w.start : w.end])
-                mask[b, : w.end - w.start] = 1
+        for batch in scorer.batches(seqs):
+            ids, mask = scorer.inputs(batch, seqs)
             scorer.model(input_ids=ids, attention_mask=mask).logits.sum().item()
 
 

@@ -69,6 +69,13 @@ def plan_windows(n: int, window: int, overlap: int) -> list[tuple[int, int, int]
     return out
 
 
+def windows_of(sequences: Sequence[Sequence[int]], window: int, overlap: int) -> list[Window]:
+    """Every sequence's windows (:func:`plan_windows`), in sequence order."""
+    return [
+        Window(d, s, e, o) for d, seq in enumerate(sequences) for s, e, o in plan_windows(len(seq), window, overlap)
+    ]
+
+
 class HFEntropyScorer:
     """Scores token sequences with a local Hugging Face causal LM (CPU or one GPU)."""
 
@@ -104,17 +111,14 @@ class HFEntropyScorer:
             ) from None
         self.model.to(self.device).eval()
         self.pad_id = 0
+        self.decoder = self.model.get_decoder() if hasattr(self.model, "get_decoder") else None
+        self.head = self.model.get_output_embeddings()
         self.split_head = self._check_split_head()
 
     # -- the forward pass -------------------------------------------------------------------
-    def _hidden_and_head(self):
-        decoder = self.model.get_decoder() if hasattr(self.model, "get_decoder") else None
-        head = self.model.get_output_embeddings()
-        return decoder, head
-
     def _head_logits(self, hidden):
         cfg = self.model.config
-        logits = self._hidden_and_head()[1](hidden)
+        logits = self.head(hidden)
         if getattr(cfg, "logit_scale", None):  # Cohere-style scaling
             logits = logits * cfg.logit_scale
         cap = getattr(cfg, "final_logit_softcapping", None)
@@ -126,13 +130,12 @@ class HFEntropyScorer:
         """Whether decoder + LM head reproduces the model's own logits; otherwise use its full forward."""
         import torch
 
-        decoder, head = self._hidden_and_head()
-        if decoder is None or head is None:
+        if self.decoder is None or self.head is None:
             return False
         ids = torch.arange(3, 40, device=self.device).unsqueeze(0) % self.model.config.vocab_size
         with torch.inference_mode():
             full = self.model(input_ids=ids).logits
-            split = self._head_logits(decoder(input_ids=ids).last_hidden_state)
+            split = self._head_logits(self.decoder(input_ids=ids).last_hidden_state)
         return bool(torch.allclose(full.float(), split.float(), atol=1e-3, rtol=1e-3))
 
     def _entropies(self, ids, mask, rows, cols):
@@ -141,7 +144,7 @@ class HFEntropyScorer:
 
         with torch.inference_mode():
             if self.split_head:
-                hidden = self._hidden_and_head()[0](input_ids=ids, attention_mask=mask).last_hidden_state
+                hidden = self.decoder(input_ids=ids, attention_mask=mask).last_hidden_state
                 picked = hidden[rows, cols]
                 parts = [
                     top_k_entropy(self._head_logits(picked[i : i + self.head_chunk]))
@@ -152,49 +155,50 @@ class HFEntropyScorer:
             return top_k_entropy(logits[rows, cols])
 
     # -- public API -------------------------------------------------------------------------
+    def batches(self, sequences: Sequence[Sequence[int]]) -> list[list[Window]]:
+        """The windows of ``sequences`` packed into batches of at most ``batch_tokens`` padded tokens.
+
+        Longest first, so each batch pads little; ties keep input order (deterministic batches).
+        """
+        windows = windows_of(sequences, self.window, self.overlap)
+        order = sorted(range(len(windows)), key=lambda i: (-(windows[i].end - windows[i].start), i))
+        batches: list[list[Window]] = []
+        for i in order:
+            w = windows[i]
+            if batches and (len(batches[-1]) + 1) * (batches[-1][0].end - batches[-1][0].start) <= self.batch_tokens:
+                batches[-1].append(w)
+            else:
+                batches.append([w])
+        return batches
+
+    def inputs(self, batch: list[Window], sequences):
+        """(input_ids, attention_mask) of a batch, right-padded, on the scorer's device."""
+        import torch
+
+        length = max(w.end - w.start for w in batch)
+        ids = torch.full((len(batch), length), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), length), dtype=torch.long)
+        for b, w in enumerate(batch):
+            ids[b, : w.end - w.start] = torch.tensor(sequences[w.doc][w.start : w.end])
+            mask[b, : w.end - w.start] = 1
+        return ids.to(self.device), mask.to(self.device)
+
     def score(self, sequences: Sequence[Sequence[int]]) -> list[list[float]]:
         """``out[d][p]`` = entropy of predicting token p of sequence d (p >= 1; ``out[d][0]`` is NaN)."""
         import torch
 
-        windows = [
-            Window(d, s, e, o) for d, seq in enumerate(sequences) for s, e, o in plan_windows(len(seq), *self._wo())
-        ]
         out = [[math.nan] * len(seq) for seq in sequences]
-        # Longest first, so each batch pads little; ties keep input order (deterministic batches).
-        order = sorted(range(len(windows)), key=lambda i: (-(windows[i].end - windows[i].start), i))
-        batch: list[Window] = []
-        for i in order:
-            w = windows[i]
-            longest = (batch[0].end - batch[0].start) if batch else w.end - w.start
-            if batch and (len(batch) + 1) * longest > self.batch_tokens:
-                self._run(batch, sequences, out, torch)
-                batch = []
-            batch.append(w)
-        if batch:
-            self._run(batch, sequences, out, torch)
+        for batch in self.batches(sequences):
+            rows, cols, targets = [], [], []
+            for b, w in enumerate(batch):
+                for p in range(w.own_from, w.end):
+                    rows.append(b)
+                    cols.append(p - 1 - w.start)
+                    targets.append((w.doc, p))
+            ent = self._entropies(*self.inputs(batch, sequences), torch.tensor(rows), torch.tensor(cols)).tolist()
+            for (d, p), h in zip(targets, ent, strict=True):
+                out[d][p] = h
         return out
-
-    def _wo(self) -> tuple[int, int]:
-        return self.window, self.overlap
-
-    def _run(self, batch: list[Window], sequences, out, torch) -> None:
-        length = max(w.end - w.start for w in batch)
-        ids = torch.full((len(batch), length), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(batch), length), dtype=torch.long)
-        rows, cols, targets = [], [], []
-        for b, w in enumerate(batch):
-            n = w.end - w.start
-            ids[b, :n] = torch.tensor(sequences[w.doc][w.start : w.end])
-            mask[b, :n] = 1
-            for p in range(w.own_from, w.end):
-                rows.append(b)
-                cols.append(p - 1 - w.start)
-                targets.append((w.doc, p))
-        ent = self._entropies(
-            ids.to(self.device), mask.to(self.device), torch.tensor(rows), torch.tensor(cols)
-        ).tolist()
-        for (d, p), h in zip(targets, ent, strict=True):
-            out[d][p] = h
 
 
 class VLLMEntropyScorer:
@@ -217,11 +221,7 @@ class VLLMEntropyScorer:
         self.params = SamplingParams(max_tokens=1, prompt_logprobs=TOP_K)
 
     def score(self, sequences: Sequence[Sequence[int]]) -> list[list[float]]:
-        windows = [
-            Window(d, s, e, o)
-            for d, seq in enumerate(sequences)
-            for s, e, o in plan_windows(len(seq), self.window, self.overlap)
-        ]
+        windows = windows_of(sequences, self.window, self.overlap)
         prompts = [{"prompt_token_ids": list(sequences[w.doc][w.start : w.end])} for w in windows]
         results = self.llm.generate(prompts, self.params, use_tqdm=False)
         out = [[math.nan] * len(seq) for seq in sequences]
