@@ -95,7 +95,8 @@ class QualityRater:
 
     def rate(self, texts: list[str]) -> list[int | None]:
         """Scores for ``texts`` (None: the rater's reply had no score); new scores are appended to the cache."""
-        todo = sorted({self.key(t): t for t in texts if self.key(t) not in self.cache}.items())
+        keys = [self.key(t) for t in texts]  # each text hashed once
+        todo = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in self.cache}.items())
 
         async def run():
             try:
@@ -109,4 +110,4 @@ class QualityRater:
                 for (k, _), score in zip(todo, scores, strict=True):
                     self.cache[k] = score
                     f.write(json.dumps({"key": k, "score": score}) + "\n")
-        return [self.cache[self.key(t)] for t in texts]
+        return [self.cache[k] for k in keys]
