@@ -18,7 +18,6 @@ every shard is a pure function of its input and the cluster table, so both engin
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import sys
@@ -123,7 +122,10 @@ def _schemas():
                 ("language", pa.string()),
             ]
         ),
-        "clusters": pa.schema([("ordinal", pa.int64()), ("root", pa.int64()), ("size", pa.int32())]),
+        # exact: the document's text equals its cluster survivor's (an exact, not a near, duplicate)
+        "clusters": pa.schema(
+            [("ordinal", pa.int64()), ("root", pa.int64()), ("size", pa.int32()), ("exact", pa.bool_())]
+        ),
     }
 
 
@@ -271,7 +273,10 @@ def cluster_corpus(cfg: PrepareConfig, layout: Layout, shards: int) -> dict:
         else:
             roots = list(range(len(ordinals)))
         sizes = Counter(roots)
-        rows = [{"ordinal": o, "root": ordinals[r], "size": sizes[r]} for o, r in zip(ordinals, roots, strict=True)]
+        rows = [
+            {"ordinal": o, "root": ordinals[r], "size": sizes[r], "exact": exact[i] == exact[r]}
+            for i, (o, r) in enumerate(zip(ordinals, roots, strict=True))
+        ]
         _write_parquet(layout.clusters, rows, _schemas()["clusters"], row_group_size=65536)
         table = pq.read_table(layout.clusters)
     sizes = Counter()
@@ -309,25 +314,18 @@ def finish_shard(cfg: PrepareConfig, shard: int) -> dict:
     lo, hi = (rows[0]["ordinal"], rows[-1]["ordinal"]) if rows else (0, -1)
     # the table is in ordinal order: row-group statistics let this read only the shard's part
     clusters = pq.read_table(layout.clusters, filters=[("ordinal", ">=", lo), ("ordinal", "<=", hi)])
-    info = {
-        o: (r, s)
-        for o, r, s in zip(*(clusters.column(c).to_pylist() for c in ("ordinal", "root", "size")), strict=True)
-    }
+    columns = (clusters.column(c).to_pylist() for c in ("ordinal", "root", "size", "exact"))
+    info = {o: (r, s, e) for o, r, s, e in zip(*columns, strict=True)}
     dropped = pq.read_table(layout.stage1_dropped(shard)).to_pylist()
     drops, pii_counts, kept = Counter(), Counter(), []
-    exact_of = {r["ordinal"]: r["exact"] for r in rows}
     index = _decontam_index(cfg.decontam) if cfg.decontam and cfg.decontam.eval_sets else None
     hits = Counter()
     survivors = []
-    roots_exact = {}
-    if cfg.dedup:  # the survivor may sit in another shard: compare exact hashes through the stage-1 files
-        need = {info[r["ordinal"]][0] for r in rows if info[r["ordinal"]][0] != r["ordinal"]}
-        roots_exact = _exact_of_ordinals(layout, need, exact_of)
     for r in rows:
-        root, size = info[r["ordinal"]]
+        root, size, exact = info[r["ordinal"]]
         base = {k: r[k] for k in ("ordinal", "id", "source", "text")}
         if root != r["ordinal"]:
-            reason = "exact_duplicate" if roots_exact.get(root) == r["exact"] else "near_duplicate"
+            reason = "exact_duplicate" if exact else "near_duplicate"
             drops[f"dedup:{reason}"] += 1
             dropped.append({**base, "stage": "dedup", "reason": reason, "detail": f"cluster {root}"})
             continue
@@ -392,22 +390,6 @@ def finish_shard(cfg: PrepareConfig, shard: int) -> dict:
     }
     _write_json(stats_path, stats)
     return stats
-
-
-def _exact_of_ordinals(layout: Layout, ordinals: set, known: dict) -> dict:
-    import pyarrow.parquet as pq
-
-    out = {o: known[o] for o in ordinals if o in known}
-    missing = ordinals - set(out)
-    if missing:
-        for path in sorted(glob.glob(os.path.join(layout.work, "stage1", "part-*.parquet"))):
-            t = pq.read_table(path, columns=["ordinal", "exact"])
-            for o, e in zip(t.column("ordinal").to_pylist(), t.column("exact").to_pylist(), strict=True):
-                if o in missing:
-                    out[o] = e
-            if len(out) == len(ordinals):
-                break
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
