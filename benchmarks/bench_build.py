@@ -23,8 +23,8 @@ import tarfile
 import tempfile
 import time
 
-import psutil
 import pyarrow.parquet as pq
+from _measure import run_measured
 
 from rlpt_verl import assets
 
@@ -75,20 +75,7 @@ def run_build(corpus: str, out: str, tokenizer: str, args) -> tuple[float, int]:
         "10",
         "--quiet",
     ]
-    t0 = time.perf_counter()
-    proc = psutil.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            peak = max(peak, proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True)))
-        except psutil.Error:
-            pass
-        time.sleep(0.05)
-    seconds = time.perf_counter() - t0
-    stdout, stderr = proc.communicate()
-    if proc.returncode:
-        raise SystemExit(f"build failed: {stderr}")
-    return seconds, peak
+    return run_measured(cmd)
 
 
 def startup_seconds(tokenizer: str) -> float:

@@ -31,9 +31,8 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 
-import psutil
+from _measure import run_measured
 
 from rlpt_verl import assets
 from rlpt_verl.data_tools.dedup import shingles
@@ -105,19 +104,7 @@ def build_corpus(path: str, mb: float, threshold: float) -> dict:
 
 def measured(cmd: list[str]) -> tuple[float, float]:
     """(wall seconds, peak RSS MB of the process tree)."""
-    t0 = time.perf_counter()
-    proc = psutil.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            peak = max(peak, proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True)))
-        except psutil.Error:
-            pass
-        time.sleep(0.05)
-    seconds = time.perf_counter() - t0
-    err = proc.stderr.read()
-    if proc.returncode:
-        raise SystemExit(f"{cmd[:4]} failed: {err[-2000:]}")
+    seconds, peak = run_measured(cmd)
     return seconds, peak / 1e6
 
 
