@@ -21,6 +21,21 @@ def compose(name, overrides=()):
         return hydra_compose(name, overrides=["actor_rollout_ref.model.path=" + REPO, *overrides])
 
 
+def cfg_job(main: str, name: str, *overrides: str, config_path: str = "pkg://rlpt_verl.recipes", **run):
+    """``python -m <main> --config-path=... --config-name=<name> <overrides> --cfg job`` in a fresh process."""
+    cmd = [
+        sys.executable,
+        "-m",
+        main,
+        f"--config-path={config_path}",
+        f"--config-name={name}",
+        *overrides,
+        "--cfg",
+        "job",
+    ]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, **run)
+
+
 @pytest.mark.parametrize("name", PRIMARY)
 def test_recipe_passes_verls_validation_with_paper_values(name, tokenizer_dir):
     from omegaconf import OmegaConf
@@ -88,20 +103,7 @@ for name in {PRIMARY!r}:
 @pytest.mark.parametrize("config_path", ["pkg://rlpt_verl.recipes", os.path.join(REPO, "recipes")])
 def test_main_ppo_cfg_job_exits_0(config_path):
     for name in PRIMARY:
-        p = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "verl.trainer.main_ppo",
-                f"--config-path={config_path}",
-                f"--config-name={name}",
-                "--cfg",
-                "job",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        p = cfg_job("verl.trainer.main_ppo", name, config_path=config_path)
         assert p.returncode == 0, (name, p.stderr[-2000:])
         job = yaml.safe_load(p.stdout)
         assert job["data"]["custom_cls"]["name"] == "RLPTMixtureDataset"
@@ -165,39 +167,9 @@ def test_recipes_compose_from_the_installed_wheel(wheel_site):
     )
     assert where.stdout.strip().startswith(wheel_site)
     for name in [*PRIMARY, "rlvr_grpo_fsdp", "rpt_grpo_fsdp"]:
-        p = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "verl.trainer.main_ppo",
-                "--config-path=pkg://rlpt_verl.recipes",
-                f"--config-name={name}",
-                "--cfg",
-                "job",
-            ],
-            cwd="/",
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        p = cfg_job("verl.trainer.main_ppo", name, cwd="/", env=env)
         assert p.returncode == 0, (name, p.stderr[-2000:])
-    p = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "verl.trainer.sft_trainer",
-            "--config-path=pkg://rlpt_verl.recipes",
-            "--config-name=sft_cold_start",
-            "--cfg",
-            "job",
-        ],
-        cwd="/",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    p = cfg_job("verl.trainer.sft_trainer", "sft_cold_start", cwd="/", env=env)
     assert p.returncode == 0, p.stderr[-2000:]
 
 
@@ -230,20 +202,7 @@ def test_rpt_recipe_passes_verls_validation_with_paper_values(tokenizer_dir):
 
 @pytest.mark.parametrize("config_path", ["pkg://rlpt_verl.recipes", os.path.join(REPO, "recipes")])
 def test_rpt_main_ppo_cfg_job_exits_0(config_path):
-    p = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "verl.trainer.main_ppo",
-            f"--config-path={config_path}",
-            "--config-name=rpt_grpo_fsdp",
-            "--cfg",
-            "job",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    p = cfg_job("verl.trainer.main_ppo", "rpt_grpo_fsdp", config_path=config_path)
     assert p.returncode == 0, p.stderr[-2000:]
     assert yaml.safe_load(p.stdout)["reward"]["reward_manager"]["name"] == "RPTRewardManager"
 
@@ -275,21 +234,8 @@ def test_rpt_launch_script_phases(phase, steps, dynamic):
 def test_rlpt_main_ppo_composes_every_recipe(main):
     """Same command-line surface as verl's main_ppo: every RLPT/RPT recipe composes with --cfg job."""
     for name in [*PRIMARY, "rpt_grpo_fsdp", "rlvr_grpo_fsdp"]:
-        p = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                main,
-                "--config-path=pkg://rlpt_verl.recipes",
-                f"--config-name={name}",
-                "data.rlpt.lambda_mode=weight" if name in PRIMARY else "trainer.project_name=x",
-                "--cfg",
-                "job",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        override = "data.rlpt.lambda_mode=weight" if name in PRIMARY else "trainer.project_name=x"
+        p = cfg_job(main, name, override)
         assert p.returncode == 0, (name, p.stderr[-2000:])
         job = yaml.safe_load(p.stdout)
         if name in PRIMARY:
