@@ -19,6 +19,21 @@ def _json_dict(value: str) -> dict:
     return parsed
 
 
+def _add_corpus_args(p) -> None:
+    """The corpus arguments `build`, `build-rpt` and `prepare` share (the readers' ReaderConfig)."""
+    p.add_argument("--text-field", default="text", help="field/column holding the text (default: text)")
+    p.add_argument("--id-field", default=None, help="field/column holding a document id (default: file:line)")
+    p.add_argument("--max-doc-chars", type=int, default=1_000_000, help="skip larger documents (1,000,000)")
+
+
+def _config(cls, args):
+    """``cls`` (a config dataclass) from the parsed arguments of the same names; the rest keep their defaults."""
+    from dataclasses import fields
+
+    values = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
+    return cls(**{**values, "inputs": tuple(args.inputs)})
+
+
 def _add_build(sub) -> None:
     p = sub.add_parser(
         "build",
@@ -29,8 +44,7 @@ def _add_build(sub) -> None:
     p.add_argument("inputs", nargs="+", help=".jsonl/.json/.parquet/.txt files, folders, or `datasets` folders")
     p.add_argument("--output", "-o", required=True, help="output folder")
     p.add_argument("--tokenizer", required=True, help="policy tokenizer: local folder or a name in the HF cache")
-    p.add_argument("--text-field", default="text", help="field/column holding the text (default: text)")
-    p.add_argument("--id-field", default=None, help="field/column holding a document id (default: file:line)")
+    _add_corpus_args(p)
     p.add_argument("--max-prompt-tokens", type=int, default=2048, help="chat-templated prompt budget (2048)")
     p.add_argument("--reference-segments", type=int, default=3, help="ASR judge reference: s_i + k-1 more (3)")
     p.add_argument("--msr-reference-segments", type=int, default=1, help="MSR judge reference segments (1)")
@@ -40,7 +54,6 @@ def _add_build(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1, help="processes on this machine (1)")
     p.add_argument("--msr-lambda", type=float, default=0.5, help="MSR weight λ recorded for the mixture (0.5)")
-    p.add_argument("--max-doc-chars", type=int, default=1_000_000, help="skip larger documents (1,000,000)")
     p.add_argument(
         "--chat-template-kwargs",
         type=_json_dict,
@@ -54,24 +67,7 @@ def _add_build(sub) -> None:
 def _cmd_build(args) -> int:
     from .build import BuildConfig, format_summary, run_build
 
-    cfg = BuildConfig(
-        inputs=tuple(args.inputs),
-        output=args.output,
-        tokenizer=args.tokenizer,
-        text_field=args.text_field,
-        id_field=args.id_field,
-        max_prompt_tokens=args.max_prompt_tokens,
-        reference_segments=args.reference_segments,
-        msr_reference_segments=args.msr_reference_segments,
-        min_target_chars=args.min_target_chars,
-        max_targets_per_doc=args.max_targets_per_doc,
-        val_docs=args.val_docs,
-        seed=args.seed,
-        workers=args.workers,
-        msr_lambda=args.msr_lambda,
-        max_doc_chars=args.max_doc_chars,
-        chat_template_kwargs=args.chat_template_kwargs,
-    )
+    cfg = _config(BuildConfig, args)
     report = run_build(cfg, quiet=args.quiet)
     print(format_summary(report, args.output))
     return 0
@@ -89,9 +85,7 @@ def _add_prepare(sub) -> None:
     )
     p.add_argument("inputs", nargs="+", help=".jsonl/.json/.parquet/.txt files, folders, or `datasets` folders")
     p.add_argument("--output", "-o", required=True, help="output folder (also holds the resumable work/ state)")
-    p.add_argument("--text-field", default="text")
-    p.add_argument("--id-field", default=None)
-    p.add_argument("--max-doc-chars", type=int, default=1_000_000, help="skip larger documents (1,000,000)")
+    _add_corpus_args(p)
     p.add_argument("--shard-docs", type=int, default=5000, help="documents per shard (5000)")
     p.add_argument("--engine", choices=("local", "ray"), default="local", help="processes here, or Ray Data")
     p.add_argument("--workers", type=int, default=1, help="parallel shards (processes, or Ray tasks)")
@@ -196,8 +190,7 @@ def _add_build_rpt(sub) -> None:
     p.add_argument("--tokenizer", required=True, help="policy tokenizer: local folder or a name in the HF cache")
     p.add_argument("--proxy-model", required=True, help="local folder of the small causal LM that scores entropy")
     p.add_argument("--proxy-backend", choices=("hf", "vllm"), default="hf", help="transformers (hf) or vLLM on GPU")
-    p.add_argument("--text-field", default="text", help="field/column holding the text (default: text)")
-    p.add_argument("--id-field", default=None, help="field/column holding a document id (default: file:line)")
+    _add_corpus_args(p)
     p.add_argument("--template", choices=("v0", "v6"), default="v0", help="SPEC §3 prompt: v0 (paper's) or v6")
     p.add_argument("--max-prompt-tokens", type=int, default=4096, help="chat-templated prompt budget (4096)")
     p.add_argument("--entropy-threshold", type=float, default=0.5, help="keep positions above this, nats (0.5)")
@@ -211,7 +204,6 @@ def _add_build_rpt(sub) -> None:
     p.add_argument("--batch-tokens", type=int, default=16384, help="padded tokens per forward pass (16384)")
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1, ...")
     p.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16")
-    p.add_argument("--max-doc-chars", type=int, default=1_000_000, help="skip larger documents (1,000,000)")
     p.add_argument("--chat-template-kwargs", type=_json_dict, default={}, help="JSON for apply_chat_template")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_build_rpt)
@@ -222,30 +214,7 @@ def _cmd_build_rpt(args) -> int:
 
     if args.dtype not in ("auto", "float32", "bfloat16", "float16"):
         raise UserError(f"--dtype must be auto, float32, bfloat16 or float16, got {args.dtype!r}")
-    cfg = RPTBuildConfig(
-        inputs=tuple(args.inputs),
-        output=args.output,
-        tokenizer=args.tokenizer,
-        proxy_model=args.proxy_model,
-        text_field=args.text_field,
-        id_field=args.id_field,
-        template=args.template,
-        max_prompt_tokens=args.max_prompt_tokens,
-        entropy_threshold=args.entropy_threshold,
-        max_positions_per_doc=args.max_positions_per_doc,
-        min_context_tokens=args.min_context_tokens,
-        continuation_tokens=args.continuation_tokens,
-        val_docs=args.val_docs,
-        seed=args.seed,
-        proxy_backend=args.proxy_backend,
-        window_tokens=args.window_tokens,
-        window_overlap=args.window_overlap,
-        batch_tokens=args.batch_tokens,
-        device=args.device,
-        dtype=args.dtype,
-        max_doc_chars=args.max_doc_chars,
-        chat_template_kwargs=args.chat_template_kwargs,
-    )
+    cfg = _config(RPTBuildConfig, args)
     report = run_build_rpt(cfg, quiet=args.quiet)
     print(format_summary(report, args.output))
     return 0
