@@ -18,12 +18,11 @@ import bisect
 import json
 import math
 import os
-import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
-from .build import _percentiles, _windows, row_schema, select_validation
+from .build import _percentiles, _progress, _windows, row_schema, select_validation
 from .data_tools import CorpusReader, Document, ReaderConfig
 from .errors import UserError
 from .prompt_meter import PromptMeter, load_tokenizer
@@ -246,8 +245,6 @@ def _histogram(values: list[float]) -> dict:
 
 def run_build_rpt(cfg: RPTBuildConfig, quiet: bool = False, scorer=None) -> dict:
     """Write train.parquet, val_{easy,medium,hard}.parquet and the report; returns the report dict."""
-    from tqdm.auto import tqdm
-
     from .build import _PoolWriter
     from .rpt_entropy import make_scorer
 
@@ -296,8 +293,7 @@ def run_build_rpt(cfg: RPTBuildConfig, quiet: bool = False, scorer=None) -> dict
     drops, doc_skips, docs_per_split = Counter(), Counter(), Counter()
     hist_prompt, scored_entropies = Counter(), []
     positions_scored = positions_above = tokens_scored = index = ordinal = 0
-    bar = tqdm(desc="build-rpt", unit="doc", disable=quiet or None, file=sys.stderr, mininterval=1.0)
-    for chunk in _windows(reader, cfg.chunk_docs):
+    for chunk in _windows(_progress(reader, "build-rpt", quiet), cfg.chunk_docs):
         encoded = [builder.proxy_ids(doc.text) for doc in chunk]
         entropies = scorer.score([ids for ids, _ in encoded])
         tokens_scored += sum(len(ids) for ids, _ in encoded)
@@ -323,8 +319,6 @@ def run_build_rpt(cfg: RPTBuildConfig, quiet: bool = False, scorer=None) -> dict
                     )
                     index += 1
                     hist_prompt[e["prompt_tokens"]] += 1
-        bar.update(len(chunk))
-    bar.close()
     for w in writers.values():
         w.close()
 
