@@ -44,6 +44,7 @@ class BuildConfig:
     max_prompt_tokens: int = 2048
     reference_segments: int = 3  # ASR judge reference: s_i and the next k-1 segments
     msr_reference_segments: int = 1  # MSR: s_i alone (s_{i+1} is already in the prompt)
+    max_reference_tokens: int = 768  # judge references are cut to whole segments within this many tokens
     min_target_chars: int = 20
     max_targets_per_doc: int = 0  # 0 = every eligible target (the paper's i = 2..n-1)
     val_docs: int = 100
@@ -59,6 +60,7 @@ class BuildConfig:
             (self.max_prompt_tokens > 0, "--max-prompt-tokens must be positive"),
             (self.reference_segments >= 1, "--reference-segments must be >= 1"),
             (self.msr_reference_segments >= 1, "--msr-reference-segments must be >= 1"),
+            (self.max_reference_tokens >= 1, "--max-reference-tokens must be >= 1"),
             (self.min_target_chars >= 0, "--min-target-chars must be >= 0"),
             (self.max_targets_per_doc >= 0, "--max-targets-per-doc must be >= 0 (0 = all)"),
             (self.val_docs >= 0, "--val-docs must be >= 0"),
@@ -100,7 +102,13 @@ class DocumentBuilder:
     def build(self, doc: Document) -> dict:
         cfg = self.cfg
         segs = split_sentences(doc.text, cfg.language)
-        out = {"segments": len(segs), "rows": {t: [] for t in TASKS}, "dropped": Counter(), "skip": None}
+        out = {
+            "segments": len(segs),
+            "rows": {t: [] for t in TASKS},
+            "dropped": Counter(),
+            "skip": None,
+            "capped": Counter(),
+        }
         if len(segs) < 3:
             out["skip"] = "too_few_sentences"
             return out
@@ -110,13 +118,39 @@ class DocumentBuilder:
             return out
         targets = sample_targets(targets, cfg.max_targets_per_doc, doc_rng(cfg.seed, doc.text))
         prefix = self.meter.segment_token_prefix(segs)
+        # A judge reference must fit the judge: a target sentence longer than the cap is never a target
+        # (a 389k-character unpunctuated "sentence" was seen in the wild); longer references lose segments.
+        long_targets = [j for j in targets if prefix[j + 1] - prefix[j] > cfg.max_reference_tokens]
+        if long_targets:
+            for task in TASKS:
+                out["dropped"][f"{task}_target_too_long"] += len(long_targets)
+            targets = [j for j in targets if j not in set(long_targets)]
+            if not targets:
+                out["skip"] = "only_overlong_targets"
+                return out
+        out["references"] = {t: self._reference_sizes(t, segs, targets, prefix) for t in TASKS}
         ends = list(accumulate(len(sg.sep if i else "") + len(sg.text) for i, sg in enumerate(segs)))
         for task in TASKS:
             fits = self._fit(task, segs, targets, prefix, out["dropped"])
             for j, (start, content, n_tok) in sorted(fits.items()):
                 cut_chars = ends[start - 1] if start else 0
-                out["rows"][task].append(self._row(task, doc, segs, j, start, content, n_tok, cut_chars))
+                k = out["references"][task][j]
+                out["capped"][task] += k < min(self._k(task), len(segs) - j)
+                out["rows"][task].append(self._row(task, doc, segs, j, k, start, content, n_tok, cut_chars))
         return out
+
+    def _k(self, task: str) -> int:
+        return self.cfg.reference_segments if task == "asr" else self.cfg.msr_reference_segments
+
+    def _reference_sizes(self, task: str, segs, targets: list[int], prefix: list[int]) -> dict[int, int]:
+        """Segments in each target's judge reference: up to k, as many as fit ``max_reference_tokens``."""
+        sizes = {}
+        for j in targets:
+            k = min(self._k(task), len(segs) - j)
+            while k > 1 and prefix[j + k] - prefix[j] > self.cfg.max_reference_tokens:
+                k -= 1
+            sizes[j] = k
+        return sizes
 
     def _fit(self, task: str, segs, targets: list[int], prefix: list[int], dropped: Counter) -> dict:
         """For each target, the smallest context start whose exact prompt fits the budget.
@@ -163,8 +197,7 @@ class DocumentBuilder:
         context = join_segments(segs[start:j])
         return asr_prompt(context) if task == "asr" else msr_prompt(context, segs[j + 1].text)
 
-    def _row(self, task, doc, segs, j, start, content, n_tok, cut_chars) -> dict:
-        k = self.cfg.reference_segments if task == "asr" else self.cfg.msr_reference_segments
+    def _row(self, task, doc, segs, j, k, start, content, n_tok, cut_chars) -> dict:
         return {
             "data_source": DATA_SOURCE[task],
             "prompt": [{"role": "user", "content": content}],
@@ -180,7 +213,7 @@ class DocumentBuilder:
                 "num_segments": len(segs),
                 "target": segs[j].text,
                 "next_segment": segs[j + 1].text,
-                "reference_segments": min(k, len(segs) - j),
+                "reference_segments": k,
                 "context_segments": j - start,
                 "context_truncated": start > 0,
                 "context_cut_segments": start,
@@ -392,12 +425,13 @@ def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
             (s, t): _PoolWriter(os.path.join(cfg.output, f"{s}_{t}.parquet")) for s in ("train", "val") for t in TASKS
         }
         reader = CorpusReader(list(cfg.inputs), reader_cfg)
-        doc_skips, sample_drops, hist = Counter(), Counter(), Counter()
+        doc_skips, sample_drops, hist, capped = Counter(), Counter(), Counter(), Counter()
         segments = docs_used = truncated = index = 0
         docs_per_split = Counter()
         for ordinal, res in enumerate(runner.build(_progress(reader, "build", quiet))):
             segments += res["segments"]
             sample_drops.update(res["dropped"])
+            capped.update(res.get("capped", {}))
             if res["skip"]:
                 doc_skips[res["skip"]] += 1
                 continue
@@ -443,6 +477,7 @@ def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
         "segments": segments,
         "samples": {f"{s}_{t}": writers[(s, t)].count for s in ("train", "val") for t in TASKS},
         "samples_dropped": dict(sorted(sample_drops.items())),
+        "references_capped": {t: capped[t] for t in TASKS},
         "prompt_tokens": _percentiles(hist),
         "truncated_context_share": round(truncated / rows_total, 6) if rows_total else 0.0,
         "files": {f"{s}_{t}": f"{s}_{t}.parquet" for s in ("train", "val") for t in TASKS},
@@ -466,7 +501,12 @@ def format_summary(report: dict, output: str) -> str:
         f"segments: {report['segments']}",
         "samples: "
         + ", ".join(f"{k}={v}" for k, v in s.items())
-        + (f"; dropped: {report['samples_dropped']}" if report["samples_dropped"] else ""),
+        + (f"; dropped: {report['samples_dropped']}" if report["samples_dropped"] else "")
+        + (
+            f"; references cut to {report['config']['max_reference_tokens']} tokens: {report['references_capped']}"
+            if any(report["references_capped"].values())
+            else ""
+        ),
         f"prompt tokens: p50={p['p50']} p90={p['p90']} p99={p['p99']} max={p['p100']}"
         f" (budget {report['config']['max_prompt_tokens']})",
         f"truncated contexts: {100 * report['truncated_context_share']:.1f}%",

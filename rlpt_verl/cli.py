@@ -38,8 +38,8 @@ def _add_build(sub) -> None:
     p = sub.add_parser(
         "build",
         help="turn a text corpus into RLPT ASR/MSR training and validation parquet",
-        description="Split documents into sentences, build ASR and MSR prompts (SPEC §2) that fit the token "
-        "budget, and write train/val pools split by document.",
+        description="Split documents into sentences, build ASR and MSR prompts (RLPT, arXiv 2509.19249 §3) that "
+        "fit the token budget, and write train/val pools split by document.",
     )
     p.add_argument("inputs", nargs="+", help=".jsonl/.json/.parquet/.txt files, folders, or `datasets` folders")
     p.add_argument("--output", "-o", required=True, help="output folder")
@@ -48,6 +48,13 @@ def _add_build(sub) -> None:
     p.add_argument("--max-prompt-tokens", type=int, default=2048, help="chat-templated prompt budget (2048)")
     p.add_argument("--reference-segments", type=int, default=3, help="ASR judge reference: s_i + k-1 more (3)")
     p.add_argument("--msr-reference-segments", type=int, default=1, help="MSR judge reference segments (1)")
+    p.add_argument(
+        "--max-reference-tokens",
+        type=int,
+        default=768,
+        help="judge references keep whole segments within this many tokens; longer target sentences are "
+        "dropped and counted (768)",
+    )
     p.add_argument("--min-target-chars", type=int, default=20, help="shorter sentences are never targets (20)")
     p.add_argument("--max-targets-per-doc", type=int, default=0, help="sample at most N targets per doc (0=all)")
     p.add_argument("--val-docs", type=int, default=100, help="documents held out for validation (100)")
@@ -182,8 +189,9 @@ def _add_build_rpt(sub) -> None:
         "build-rpt",
         help="turn a text corpus into RPT next-token tasks at high-entropy positions",
         description="Score every position with a proxy LM (top-16 entropy, one forward pass per window), keep "
-        "positions above --entropy-threshold, and write RPT prompts (SPEC §3) with the true continuation and its "
-        "policy-token byte boundaries: train.parquet and val_{easy,medium,hard}.parquet (entropy > 0.5/1.0/1.5).",
+        "positions above --entropy-threshold, and write RPT prompts (arXiv 2506.08007 §3) with the true "
+        "continuation and its policy-token byte boundaries: train.parquet and val_{easy,medium,hard}.parquet "
+        "(entropy > 0.5/1.0/1.5).",
     )
     p.add_argument("inputs", nargs="+", help=".jsonl/.json/.parquet/.txt files, folders, or `datasets` folders")
     p.add_argument("--output", "-o", required=True, help="output folder")
@@ -191,7 +199,9 @@ def _add_build_rpt(sub) -> None:
     p.add_argument("--proxy-model", required=True, help="local folder of the small causal LM that scores entropy")
     p.add_argument("--proxy-backend", choices=("hf", "vllm"), default="hf", help="transformers (hf) or vLLM on GPU")
     _add_corpus_args(p)
-    p.add_argument("--template", choices=("v0", "v6"), default="v0", help="SPEC §3 prompt: v0 (paper's) or v6")
+    p.add_argument(
+        "--template", choices=("v0", "v6"), default="v0", help="RPT prompt (arXiv 2506.08007): v0 (training) or v6"
+    )
     p.add_argument("--max-prompt-tokens", type=int, default=4096, help="chat-templated prompt budget (4096)")
     p.add_argument("--entropy-threshold", type=float, default=0.5, help="keep positions above this, nats (0.5)")
     p.add_argument("--max-positions-per-doc", type=int, default=16, help="seeded sample per document (16; 0=all)")

@@ -1,22 +1,34 @@
-"""Async client for an OpenAI-compatible ``/v1/chat/completions`` judge (vLLM, SGLang, transformers serve,
-llama.cpp), shared by every reward-manager instance in a process.
+"""Async client for an OpenAI-compatible ``/v1/chat/completions`` server (vLLM, SGLang, transformers serve,
+llama.cpp), shared by every reward-manager instance in a process; also the quality rater's transport.
 
-One aiohttp connection pool and one concurrency limit per worker process, so the total load on the judge
-is ``reward.num_workers`` x ``judge_concurrency``. Identical (reference, prediction) pairs in flight or
-recently judged in this process share one call (bounded LRU). Transient failures (timeouts, connection
-errors, 5xx, 429) are retried with exponential backoff and full jitter within a time budget; 4xx fail fast.
-A rolling window of call outcomes turns a dead judge into a clear error instead of all-zero rewards.
+One aiohttp connection pool per worker process. What keeps a slow or recovering server usable:
+
+- **Adaptive concurrency** (AIMD): start at ``initial_concurrency`` requests in flight, add about one per
+  round of successes while latency stays near the best seen, halve on a timeout, 429 or 5xx, never more
+  than ``concurrency``. A single-request server (``transformers serve``) is not flooded.
+- **Circuit breaker**: after a failure every request waits; one probe goes out (after a jittered backoff, or
+  the server's ``Retry-After``), and only its success releases the others. A server that resumes after a
+  stall first drains what it already has, instead of a storm of retries that each time out again.
+- **Latency-aware timeouts**: a request's timeout is at least ``timeout_s`` and at least 4x the recent
+  latency; each consecutive timeout doubles it (bounded), so a loaded server gets the time it needs.
+- Identical (reference, prediction) pairs in flight or recently judged share one call (bounded LRU).
+- 4xx other than 429 fail fast with the server's message; a 400 about context length is reported as such.
+- A rolling window of call outcomes (transport failures *and* unparsable replies) turns a dead or
+  misbehaving server into :class:`JudgeDownError` naming the URL, instead of silent zeros.
 """
 
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import json
 import logging
 import os
 import random
+import re
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -24,11 +36,15 @@ logger = logging.getLogger(__name__)
 
 
 class JudgeConfigError(ValueError):
-    """The judge settings are wrong (missing URL, bad key, unknown model): fix the config."""
+    """The settings are wrong (missing URL, bad key, unknown model): fix the config."""
 
 
 class JudgeDownError(RuntimeError):
-    """Too many recent judge calls failed: stop instead of feeding GRPO all-zero rewards."""
+    """Too many recent calls failed or could not be parsed: stop instead of scoring with a dead server."""
+
+
+class JudgeUnreachableError(RuntimeError):
+    """The server did not answer a health probe (wrong URL, port or scheme, or the server is not up)."""
 
 
 @dataclass(frozen=True)
@@ -36,8 +52,9 @@ class JudgeSettings:
     base_url: str
     model: str
     api_key_env: str | None = None
-    concurrency: int = 32
-    timeout_s: float = 60.0
+    concurrency: int = 32  # the most requests in flight per process; the client starts lower and adapts
+    initial_concurrency: int = 4
+    timeout_s: float = 60.0  # the least a request is given; grows with observed latency
     max_retries: int = 4
     retry_budget_s: float = 120.0
     backoff_base_s: float = 0.5
@@ -48,6 +65,8 @@ class JudgeSettings:
     down_window: int = 64
     down_fraction: float = 0.5
     down_min_calls: int = 16
+    role: str = "RLPT judge"  # how messages name the server ("quality rater" for `rlpt prepare`)
+    setting_prefix: str = "judge_"  # how messages name the settings
 
     @property
     def endpoint(self) -> str:
@@ -59,37 +78,150 @@ class JudgeSettings:
         return url + ("/chat/completions" if url.endswith("/v1") else "/v1/chat/completions")
 
     def validate(self) -> None:
+        p = self.setting_prefix
         problems = []
         if not self.base_url:
-            problems.append("judge_base_url is empty (set +reward.reward_kwargs.judge_base_url=http://HOST:PORT/v1)")
+            problems.append(f"{p}base_url is empty (the server's URL, e.g. http://HOST:PORT/v1)")
+        elif "://" in self.base_url and not self.base_url.startswith(("http://", "https://")):
+            problems.append(f"{p}base_url {self.base_url!r} must start with http:// or https://")
         if not self.model:
-            problems.append("judge_model is empty (the served model name; for vLLM the path it was started with)")
+            problems.append(f"{p}model is empty (the served model name; for vLLM the path it was started with)")
         if self.api_key_env and not os.environ.get(self.api_key_env):
-            problems.append(f"judge_api_key_env names {self.api_key_env!r}, which is not set in the environment")
-        for name in ("concurrency", "timeout_s", "max_tokens", "cache_size", "down_window", "retry_budget_s"):
+            problems.append(f"{p}api_key_env names {self.api_key_env!r}, which is not set in the environment")
+        for name in ("concurrency", "initial_concurrency", "timeout_s", "max_tokens", "cache_size", "down_window"):
             if not getattr(self, name) > 0:
-                problems.append(f"judge_{name} must be > 0, got {getattr(self, name)!r}")
+                problems.append(f"{p}{name} must be > 0, got {getattr(self, name)!r}")
+        if not self.retry_budget_s > 0:
+            problems.append(f"{p}retry_budget_s must be > 0, got {self.retry_budget_s!r}")
         if self.max_retries < 0:
-            problems.append(f"judge_max_retries must be >= 0, got {self.max_retries}")
+            problems.append(f"{p}max_retries must be >= 0, got {self.max_retries}")
         if not 0 < self.down_fraction <= 1:
-            problems.append(f"judge_down_fraction must be in (0, 1], got {self.down_fraction}")
+            problems.append(f"{p}down_fraction must be in (0, 1], got {self.down_fraction}")
         if not isinstance(self.chat_template_kwargs, dict):
-            problems.append("judge_chat_template_kwargs must be a mapping, e.g. {enable_thinking: false}")
+            problems.append(f"{p}chat_template_kwargs must be a mapping, e.g. {{enable_thinking: false}}")
         if problems:
-            raise JudgeConfigError("invalid RLPT judge settings: " + "; ".join(problems))
+            raise JudgeConfigError(f"invalid {self.role} settings: " + "; ".join(problems))
 
 
 @dataclass
 class Verdict:
-    score: int | None  # 0/1, or None when the judge's reply never parsed
-    error: bool = False  # the call failed after retries
-    parse_failure: bool = False
+    score: int | None  # 0/1, or None when there is no verdict
+    error: str | None = None  # why the call failed after retries: timeout, connection, http_5xx, ...
+    parse_failure: bool = False  # the server answered, twice, without a parsable verdict
     calls: int = 0  # HTTP requests actually sent for this sample
     cache_hit: bool = False
 
 
+# A 400 that says the prompt does not fit the model (vLLM, SGLang, llama.cpp, OpenAI wordings).
+_CONTEXT = re.compile(
+    r"context length|context window|maximum context|max_model_len|max_position|too many tokens|prompt is too long"
+    r"|exceeds? the (model|maximum)|longer than the model|input is too long",
+    re.I,
+)
+
+
+class _Failure(Exception):
+    """One failed attempt: ``kind`` names the reason; ``transient`` ones are retried and open the breaker."""
+
+    def __init__(self, kind: str, detail: str, transient: bool = True, retry_after: float | None = None):
+        super().__init__(f"{kind}: {detail}")
+        self.kind, self.detail, self.transient, self.retry_after = kind, detail, transient, retry_after
+
+
+def retry_after_s(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta seconds or an HTTP date); None if absent or bad.
+
+    >>> retry_after_s("3"), retry_after_s("soon"), retry_after_s(None)
+    (3.0, None, None)
+    >>> retry_after_s("Wed, 21 Oct 2015 07:28:10 GMT", now=1445412480.0)
+    10.0
+    """
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when - (time.time() if now is None else now))
+
+
+class _Gate:
+    """Adaptive concurrency limit plus a circuit breaker that lets one probe through while open."""
+
+    def __init__(self, settings: JudgeSettings):
+        self.max = settings.concurrency
+        self.limit = float(min(settings.concurrency, settings.initial_concurrency))
+        self.in_flight = 0
+        self.cond = asyncio.Condition()
+        self.open = False
+        self.open_until = 0.0
+        self.probing = False
+        self.failures_in_row = 0
+        self.timeouts_in_row = 0
+        self.latency: float | None = None  # EWMA of successful request latency
+        self.best: float | None = None
+        self.s = settings
+
+    def timeout(self) -> float:
+        s = self.s
+        base = max(s.timeout_s, 4 * self.latency) if self.latency else s.timeout_s
+        cap = max(s.timeout_s, min(s.retry_budget_s, 8 * s.timeout_s))
+        return min(cap, base * 2 ** min(self.timeouts_in_row, 6))
+
+    async def enter(self, deadline: float) -> bool:
+        """Wait for a slot; True if this request is the breaker's probe. Raises TimeoutError at ``deadline``."""
+        async with self.cond:
+            while True:
+                now = time.monotonic()
+                if now >= deadline:
+                    raise TimeoutError
+                wait = deadline - now
+                if self.open:
+                    if not self.probing and now >= self.open_until:
+                        self.probing = True
+                        self.in_flight += 1
+                        return True
+                    if not self.probing:
+                        wait = min(wait, self.open_until - now)
+                elif self.in_flight < int(self.limit):
+                    self.in_flight += 1
+                    return False
+                try:
+                    await asyncio.wait_for(self.cond.wait(), max(0.001, wait))
+                except asyncio.TimeoutError:
+                    pass
+
+    async def leave(self, probe: bool, latency: float | None, failure: _Failure | None) -> None:
+        s = self.s
+        async with self.cond:
+            self.in_flight -= 1
+            if probe:
+                self.probing = False
+            if failure is None or not failure.transient:
+                if latency is not None:
+                    self.latency = latency if self.latency is None else 0.8 * self.latency + 0.2 * latency
+                    self.best = latency if self.best is None else min(self.best, latency)
+                self.open, self.failures_in_row, self.timeouts_in_row = False, 0, 0
+                if latency is not None and self.best is not None and latency > 3 * self.best + 0.5:
+                    self.limit = max(1.0, self.limit * 0.9)  # latency climbing: the server is queueing
+                else:
+                    self.limit = min(float(self.max), self.limit + 1 / self.limit)
+            else:
+                self.limit = max(1.0, self.limit / 2)
+                self.failures_in_row += 1
+                self.timeouts_in_row = self.timeouts_in_row + 1 if failure.kind == "timeout" else 0
+                backoff = random.uniform(0.5, 1.0) * min(s.backoff_max_s, s.backoff_base_s * 2**self.failures_in_row)
+                wait = max(backoff, min(failure.retry_after or 0.0, s.retry_budget_s))
+                self.open = True
+                self.open_until = max(self.open_until, time.monotonic() + wait)
+            self.cond.notify_all()
+
+
 class JudgeClient:
-    """Per-process judge client; use :meth:`shared` to get the process's instance for some settings."""
+    """Per-process client; use :meth:`shared` to get the process's instance for some settings."""
 
     _instances: dict[str, JudgeClient] = {}
 
@@ -105,10 +237,11 @@ class JudgeClient:
         self.settings = settings
         self._session = None
         self._session_loop = None
-        self._sem: asyncio.Semaphore | None = None
+        self._gate: _Gate | None = None
         self._cache: OrderedDict[tuple[str, str], int] = OrderedDict()
         self._inflight: dict[tuple[str, str], asyncio.Future] = {}
-        self._outcomes: deque[bool] = deque(maxlen=settings.down_window)
+        self._outcomes: deque[str] = deque(maxlen=settings.down_window)  # "ok" or a failure kind
+        self._last_error = ""
         self.stats = {"requests": 0, "retries": 0, "failures": 0}
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -117,13 +250,11 @@ class JudgeClient:
 
         loop = asyncio.get_running_loop()
         if self._session is None or self._session_loop is not loop or self._session.closed:
-            s = self.settings
             self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=s.timeout_s),
-                connector=aiohttp.TCPConnector(limit=s.concurrency, force_close=False),
+                connector=aiohttp.TCPConnector(limit=self.settings.concurrency, force_close=False),
             )
             self._session_loop = loop
-            self._sem = asyncio.Semaphore(s.concurrency)
+            self._gate = _Gate(self.settings)
         return self._session
 
     def _headers(self) -> dict:
@@ -132,68 +263,99 @@ class JudgeClient:
             headers["Authorization"] = f"Bearer {os.environ[self.settings.api_key_env]}"
         return headers
 
-    def _payload(self, prompt: str) -> dict[str, Any]:
+    def _payload(self, prompt: str, temperature: float = 0.0, max_tokens: int | None = None) -> dict[str, Any]:
         s = self.settings
         body: dict[str, Any] = {
             "model": s.model,
             "messages": [{"role": "user", "content": prompt}],
-            "temperature": 0.0,
-            "max_tokens": s.max_tokens,
+            "temperature": temperature,
+            "max_tokens": max_tokens or s.max_tokens,
         }
         if s.chat_template_kwargs:
             body["chat_template_kwargs"] = dict(s.chat_template_kwargs)
         return body
 
-    def _record(self, ok: bool) -> None:
-        self._outcomes.append(ok)
+    def _record(self, outcome: str) -> None:
+        """One call's outcome ("ok" or a failure kind) in the rolling window; raises when the server looks down."""
+        self._outcomes.append(outcome)
         s = self.settings
-        failed = self._outcomes.count(False)
-        if len(self._outcomes) >= s.down_min_calls and failed > s.down_fraction * len(self._outcomes):
+        failed = [o for o in self._outcomes if o != "ok"]
+        if len(self._outcomes) >= s.down_min_calls and len(failed) > s.down_fraction * len(self._outcomes):
+            kinds = ", ".join(f"{k} {n}" for k, n in Counter(failed).most_common())
             raise JudgeDownError(
-                f"RLPT judge at {self.settings.endpoint} looks down: {failed} of the last {len(self._outcomes)} "
-                f"judge calls failed after retries (timeouts, connection errors or 5xx). Check the judge server; "
-                f"stopping rather than training on all-zero rewards"
+                f"{s.role} at {s.endpoint} looks down: {len(failed)} of the last {len(self._outcomes)} calls "
+                f"failed ({kinds}); last error: {self._last_error or 'unparsable replies'}. Check the server "
+                f"(and {s.setting_prefix}model={s.model!r}); stopping rather than scoring without it"
             )
 
-    async def _post(self, prompt: str) -> tuple[str | None, int, bool]:
-        """One judged completion with retries: (reply text or None, requests sent, failed)."""
+    async def _attempt(self, session, body: dict, timeout: float) -> str:
         import aiohttp
 
         s = self.settings
+        try:
+            async with session.post(
+                s.endpoint, json=body, headers=self._headers(), timeout=aiohttp.ClientTimeout(total=timeout)
+            ) as resp:
+                text = await resp.text()
+                if resp.status == 429 or resp.status >= 500:
+                    kind = "http_429" if resp.status == 429 else "http_5xx"
+                    raise _Failure(
+                        kind,
+                        f"HTTP {resp.status}: {text[:200]}",
+                        retry_after=retry_after_s(resp.headers.get("Retry-After")),
+                    )
+                if resp.status == 400 and _CONTEXT.search(text):
+                    raise _Failure("context_length", f"HTTP 400: {text[:300]}", transient=False)
+                if resp.status >= 400:
+                    raise JudgeConfigError(
+                        f"{s.role} at {s.endpoint} rejected the request (HTTP {resp.status}): {text[:300]}. "
+                        f"Check {s.setting_prefix}model ({s.model!r}), the API key and the URL"
+                    )
+                try:
+                    return json.loads(text)["choices"][0]["message"].get("content") or ""
+                except (ValueError, KeyError, IndexError, TypeError, AttributeError) as e:
+                    raise _Failure("malformed", f"{type(e).__name__}: {text[:200]}") from None
+        except (asyncio.TimeoutError, TimeoutError):
+            raise _Failure("timeout", f"no reply within {timeout:.1f}s") from None
+        except (aiohttp.ClientError, ConnectionError, OSError) as e:
+            raise _Failure("connection", f"{type(e).__name__}: {e}") from None
+
+    async def _post(self, body: dict) -> tuple[str | None, int, str | None]:
+        """One completion with retries: (reply text or None, requests sent, failure kind or None)."""
+        s = self.settings
         session = self._ensure_session()
+        gate = self._gate
         deadline = time.monotonic() + s.retry_budget_s
-        sent = 0
-        for attempt in range(s.max_retries + 1):
+        sent, kind = 0, None
+        while sent <= s.max_retries:
+            try:
+                probe = await gate.enter(deadline)
+            except TimeoutError:
+                kind = kind or "breaker_open"
+                self._last_error = self._last_error or "requests held back while the server kept failing"
+                break
             sent += 1
             self.stats["requests"] += 1
+            self.stats["retries"] += sent > 1
+            t0 = time.monotonic()
+            timeout = min(gate.timeout(), max(1.0, deadline - t0))
             try:
-                async with self._sem:
-                    async with session.post(s.endpoint, json=self._payload(prompt), headers=self._headers()) as resp:
-                        text = await resp.text()
-                        if resp.status == 429 or resp.status >= 500:
-                            raise _Transient(f"HTTP {resp.status}: {text[:200]}")
-                        if resp.status >= 400:
-                            raise JudgeConfigError(
-                                f"RLPT judge at {s.endpoint} rejected the request (HTTP {resp.status}): {text[:300]}. "
-                                f"Check judge_model ({s.model!r}), the API key and the URL"
-                            )
-                        data = json.loads(text)
-                        return data["choices"][0]["message"].get("content") or "", sent, False
-            except JudgeConfigError:
+                reply = await self._attempt(session, body, timeout)
+            except _Failure as f:
+                await gate.leave(probe, None, f)
+                kind, self._last_error = f.kind, f"{f}"
+                if not f.transient:
+                    break
+                logger.warning("%s call failed (%s); attempt %d", s.role, f, sent)
+                continue
+            except BaseException:
+                await gate.leave(probe, None, None)
                 raise
-            except (asyncio.TimeoutError, aiohttp.ClientError, _Transient, ConnectionError, OSError) as e:
-                last = f"{type(e).__name__}: {e}"
-            except (ValueError, KeyError, IndexError, TypeError) as e:  # 200 with a body that is not a completion
-                last = f"malformed reply: {type(e).__name__}: {e}"
-            delay = random.uniform(0, min(s.backoff_max_s, s.backoff_base_s * 2**attempt))
-            if attempt == s.max_retries or time.monotonic() + delay > deadline:
-                break
-            self.stats["retries"] += 1
-            logger.warning("judge call failed (%s); retry %d in %.2fs", last, attempt + 1, delay)
-            await asyncio.sleep(delay)
+            await gate.leave(probe, time.monotonic() - t0, None)
+            return reply, sent, None
         self.stats["failures"] += 1
-        logger.warning("judge call failed after %d attempts: %s", sent, last)
-        return None, sent, True
+        logger.warning("%s call failed after %d attempts: %s", s.role, sent, self._last_error)
+        return None, sent, kind
 
     async def aclose(self) -> None:
         """Close the connection pool (call from the loop that used it; Ray workers simply exit)."""
@@ -202,11 +364,52 @@ class JudgeClient:
         self._session = None
 
     # -- API -----------------------------------------------------------------------------------
+    async def ask(
+        self, prompt: str, parse: Callable[[str], Any], max_tokens: int | None = None
+    ) -> tuple[Any, int, str | None]:
+        """(parsed reply or None, requests sent, failure kind or None); asked once more, sampled, when the
+        reply does not parse. Transport failures and unparsable replies count toward the down rule."""
+        calls, value = 0, None
+        for temperature in (0.0, 0.7):  # a greedy reply that did not parse would only repeat itself
+            reply, sent, kind = await self._post(self._payload(prompt, temperature, max_tokens))
+            calls += sent
+            if kind is not None:
+                self._record(kind)
+                return None, calls, kind
+            value = parse(reply)
+            if value is not None:
+                self._record("ok")
+                return value, calls, None
+        self._record("unparsable")
+        return None, calls, "unparsable"
+
     async def complete(self, prompt: str) -> tuple[str | None, int]:
-        """(reply text or None after retries, requests sent): the plain completion other tools use."""
-        reply, sent, failed = await self._post(prompt)
-        self._record(not failed)
+        """(reply text or None after retries, requests sent): a plain completion."""
+        reply, sent, kind = await self._post(self._payload(prompt))
+        self._record(kind or "ok")
         return reply, sent
+
+    async def check(self, attempts: int = 2, timeout_s: float | None = None) -> None:
+        """One small request, retried ``attempts`` times; raises :class:`JudgeUnreachableError` or
+        :class:`JudgeConfigError` with the URL and what was tried. Run it before a long job."""
+        s = self.settings
+        session = self._ensure_session()
+        body = self._payload("Reply with: Score: 1", max_tokens=4)
+        errors = []
+        for i in range(attempts):
+            try:
+                await self._attempt(session, body, timeout_s or s.timeout_s)
+                return
+            except _Failure as f:
+                errors.append(str(f))
+                if i + 1 < attempts:
+                    await asyncio.sleep(min(2.0, s.backoff_base_s * 2**i))
+        hint = ""
+        if s.endpoint.startswith("https://") and any("SSL" in e or "ssl" in e for e in errors):
+            hint = " (the server may speak plain http: try http://)"
+        raise JudgeUnreachableError(
+            f"{s.role} at {s.endpoint} did not answer: {attempts} request(s), last error {errors[-1]}{hint}"
+        )
 
     async def judge(self, key: tuple[str, str], prompt: str) -> Verdict:
         """Verdict for ``prompt``; ``key`` identifies equivalent requests for dedupe and caching."""
@@ -220,21 +423,13 @@ class JudgeClient:
             return Verdict(score=score, cache_hit=True, error=error, parse_failure=parse_failure)
         future = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
-        verdict = Verdict(score=None)
         try:
-            for _ in range(2):  # an unparsable reply is asked once more, then scored 0
-                reply, sent, failed = await self._post(prompt)
-                verdict.calls += sent
-                self._record(not failed)
-                if failed:
-                    verdict.error = True
-                    break
-                verdict.score = parse_verdict(reply)
-                if verdict.score is not None:
-                    break
-            verdict.parse_failure = verdict.score is None and not verdict.error
-            if verdict.score is not None:  # failures are not cached: the next identical sample tries again
-                self._cache[key] = verdict.score
+            score, calls, kind = await self.ask(prompt, parse_verdict)
+            verdict = Verdict(score=score, calls=calls)
+            verdict.parse_failure = kind == "unparsable"
+            verdict.error = None if kind in (None, "unparsable") else kind
+            if score is not None:  # failures are not cached: the next identical sample tries again
+                self._cache[key] = score
                 if len(self._cache) > self.settings.cache_size:
                     self._cache.popitem(last=False)
             future.set_result((verdict.score, verdict.error, verdict.parse_failure))
@@ -245,7 +440,3 @@ class JudgeClient:
             raise
         finally:
             self._inflight.pop(key, None)
-
-
-class _Transient(Exception):
-    pass

@@ -8,13 +8,14 @@ when verl manages the judge, from ``reward_router_address`` and ``reward.reward_
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 from verl.experimental.reward_loop.reward_manager.registry import register
 
 from .judge_client import JudgeClient, JudgeConfigError, JudgeSettings
-from .prefix_judge import judge_prompt, normalize_ws, precheck
+from .prefix_judge import PrecheckOptions, judge_prompt, normalize_ws, precheck
 from .response import decode_response
 
 # Every sample returns exactly these numeric keys (verl stacks them across the batch).
@@ -23,12 +24,17 @@ EXTRA_KEYS = (
     "format_error",  # no complete prediction tag pair, or nothing but whitespace/punctuation inside
     "too_long",  # prediction longer than max_length_ratio x reference: cannot be its prefix
     "injection",  # prediction addresses the judge (Score: lines, prompt sections, instructions, tags)
-    "shortcut",  # textual prefix of the reference: 1 without a judge call
+    "alternatives",  # prediction lists several candidate continuations
+    "echo",  # prediction mostly repeats text the policy was shown (context, next segment, instructions)
+    "too_short",  # prediction covers less than min_target_coverage of the target sentence s_i
+    "shortcut",  # textual prefix of the reference covering s_i: 1 without a judge call
     "judge_called",  # this sample sent at least one request to the judge
     "judge_requests",  # HTTP requests this sample sent (retries included)
     "cache_hit",  # served by an identical (reference, prediction) in flight or recently judged
-    "judge_error",  # the judge call failed after retries: scored 0
-    "parse_failure",  # the judge replied twice without a strict "Score: 0/1": scored 0
+    "judge_error",  # the judge call failed after retries (timeouts, connection, 5xx, context length): scored 0
+    "context_overflow",  # the judge said the prompt exceeds its context length (also counted in judge_error)
+    "parse_failure",  # the judge replied twice without a "Score: 0/1" line: scored 0
+    "coverage",  # share of s_i's words the prediction covers (0 for format errors and guards before it)
     "pred_chars",  # length of the extracted prediction
 )
 
@@ -37,6 +43,7 @@ _KWARG_FIELDS = {
     "judge_model": "model",
     "judge_api_key_env": "api_key_env",
     "judge_concurrency": "concurrency",
+    "judge_initial_concurrency": "initial_concurrency",
     "judge_timeout_s": "timeout_s",
     "judge_max_retries": "max_retries",
     "judge_retry_budget_s": "retry_budget_s",
@@ -49,7 +56,8 @@ _KWARG_FIELDS = {
     "judge_down_fraction": "down_fraction",
     "judge_down_min_calls": "down_min_calls",
 }
-_MANAGER_KWARGS = {"max_length_ratio": 4.0, "prefix_shortcut": True}
+_DEFAULT_OPTIONS = PrecheckOptions()
+_MANAGER_KWARGS = {f.name: getattr(_DEFAULT_OPTIONS, f.name) for f in fields(PrecheckOptions)}
 
 
 def _plain(value: Any) -> Any:
@@ -63,27 +71,54 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def judge_settings(config: Any, reward_router_address: str | None = None) -> tuple[JudgeSettings, dict]:
-    """(JudgeSettings, manager options) from ``config.reward.reward_kwargs``; raises JudgeConfigError."""
+def judge_settings(config: Any, reward_router_address: str | None = None) -> tuple[JudgeSettings, PrecheckOptions]:
+    """(JudgeSettings, guard options) from ``config.reward.reward_kwargs``; raises JudgeConfigError.
+
+    Every key must be known: a typo would otherwise silently leave a default in place on the cluster.
+    With a verl-managed judge (``reward_router_address`` set) the URL is the router's and the model name
+    is always ``reward.reward_model.model_path``, the path vLLM was started with.
+    """
     reward = config.get("reward") if hasattr(config, "get") else None
     kwargs = dict(_plain(reward.get("reward_kwargs")) or {}) if reward is not None else {}
-    unknown = [k for k in kwargs if k.startswith("judge_") and k not in _KWARG_FIELDS]
+    unknown = sorted(k for k in kwargs if k not in _KWARG_FIELDS and k not in _MANAGER_KWARGS)
     if unknown:
-        raise JudgeConfigError(f"unknown RLPT judge setting(s) {unknown}; known: {sorted(_KWARG_FIELDS)}")
-    fields = {_KWARG_FIELDS[k]: v for k, v in kwargs.items() if k in _KWARG_FIELDS}
+        raise JudgeConfigError(
+            f"unknown rlpt reward setting(s) {unknown} in reward.reward_kwargs; known: "
+            f"{sorted(_KWARG_FIELDS) + sorted(_MANAGER_KWARGS)}"
+        )
+    fields_ = {_KWARG_FIELDS[k]: v for k, v in kwargs.items() if k in _KWARG_FIELDS}
     if reward_router_address:  # verl-managed judge: its router, and the model path vLLM was started with
-        fields["base_url"] = reward_router_address
+        fields_["base_url"] = reward_router_address
         model_path = reward.get("reward_model", {}).get("model_path") if reward is not None else None
-        fields["model"] = fields.get("model") or model_path
-    fields.setdefault("base_url", "")
-    fields.setdefault("model", "")
-    fields["chat_template_kwargs"] = dict(fields.get("chat_template_kwargs") or {})
-    settings = JudgeSettings(**fields)
+        fields_["model"] = model_path or ""
+    fields_.setdefault("base_url", "")
+    fields_.setdefault("model", "")
+    fields_["chat_template_kwargs"] = dict(fields_.get("chat_template_kwargs") or {})
+    settings = JudgeSettings(**fields_)
     settings.validate()
-    options = {k: kwargs.get(k, default) for k, default in _MANAGER_KWARGS.items()}
-    if not float(options["max_length_ratio"]) > 0:
-        raise JudgeConfigError(f"max_length_ratio must be > 0, got {options['max_length_ratio']!r}")
-    return settings, options
+    return settings, guard_options(kwargs)
+
+
+def guard_options(kwargs: dict) -> PrecheckOptions:
+    """The guard settings among ``kwargs``, checked; raises JudgeConfigError naming the bad one."""
+    values = {k: kwargs.get(k, default) for k, default in _MANAGER_KWARGS.items()}
+    problems = []
+    if not isinstance(values["prefix_shortcut"], bool):
+        problems.append(f"prefix_shortcut must be true or false, got {values['prefix_shortcut']!r}")
+    for name, low, high in (
+        ("max_length_ratio", 1.0, None),
+        ("min_target_coverage", 0.0, 1.0),
+        ("max_echo_share", 0.0, 1.0),
+    ):
+        value = values[name]
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        ok = ok and value >= low and (high is None or value <= high)
+        if not ok:
+            bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+            problems.append(f"{name} must be a number {bound}, got {value!r}")
+    if problems:
+        raise JudgeConfigError("invalid rlpt reward settings: " + "; ".join(problems))
+    return PrecheckOptions(**{k: (v if k == "prefix_shortcut" else float(v)) for k, v in values.items()})
 
 
 def compute_score_unused(**kwargs: Any) -> float:
@@ -93,26 +128,41 @@ def compute_score_unused(**kwargs: Any) -> float:
     raise RuntimeError("compute_score_unused is a routing placeholder; the `rlpt` reward manager scores samples")
 
 
+def _prompt_text(item, tokenizer) -> str:
+    """What the policy was shown: the dataset's chat prompt, else the decoded prompt tokens."""
+    raw = item.non_tensor_batch.get("raw_prompt")
+    if raw is not None:
+        try:
+            return "\n".join(str(m.get("content", "")) for m in list(raw) if isinstance(m, dict))
+        except TypeError:
+            pass
+    prompts = item.batch.get("prompts") if item.batch is not None else None
+    if prompts is None:
+        return ""
+    return tokenizer.decode(prompts[prompts != (tokenizer.pad_token_id or 0)], skip_special_tokens=True)
+
+
 @register("rlpt")
 class RLPTRewardManager(RewardManagerBase):
-    """Binary prefix reward: 1 iff the prediction is a semantically valid prefix of the reference."""
+    """Binary prefix reward: 1 iff the prediction covers the target sentence and is a semantically valid
+    prefix of the reference."""
 
     def __init__(self, config, tokenizer, compute_score=None, reward_router_address=None, reward_model_tokenizer=None):
         super().__init__(config, tokenizer, compute_score)
-        settings, options = judge_settings(config, reward_router_address)
-        self.max_length_ratio = float(options["max_length_ratio"])
-        self.prefix_shortcut = bool(options["prefix_shortcut"])
-        self.client = JudgeClient.shared(settings)  # one pool, semaphore and cache per worker process
+        settings, self.options = judge_settings(config, reward_router_address)
+        self.client = JudgeClient.shared(settings)  # one pool, gate and cache per worker process
 
-    async def score(self, response: str, reference: str) -> tuple[float, dict]:
-        """Score one decoded response against its judge reference."""
+    async def score(
+        self, response: str, reference: str, target: str | None = None, prompt_text: str = ""
+    ) -> tuple[float, dict]:
+        """Score one decoded response against its judge reference (``target`` = s_i, see ``precheck``)."""
         info = dict.fromkeys(EXTRA_KEYS, 0.0)
-        check = precheck(response, reference, self.max_length_ratio, self.prefix_shortcut)
+        check = precheck(response, reference, target, prompt_text, self.options)
         info["pred_chars"] = float(len(check.prediction or ""))
-        info["format_error"] = float(check.format_error)
-        info["too_long"] = float(check.too_long)
+        for name in ("format_error", "too_long", "alternatives", "echo", "too_short", "shortcut"):
+            info[name] = float(getattr(check, name))
         info["injection"] = float(check.injection is not None)
-        info["shortcut"] = float(check.shortcut)
+        info["coverage"] = float(check.coverage)
         score = check.score
         if check.needs_judge:
             key = (reference, normalize_ws(check.prediction))
@@ -121,7 +171,8 @@ class RLPTRewardManager(RewardManagerBase):
             info["judge_called"] = float(verdict.calls > 0)
             info["judge_requests"] = float(verdict.calls)
             info["cache_hit"] = float(verdict.cache_hit)
-            info["judge_error"] = float(verdict.error)
+            info["judge_error"] = float(verdict.error is not None)
+            info["context_overflow"] = float(verdict.error == "context_length")
             info["parse_failure"] = float(verdict.parse_failure)
         info["acc"] = score
         return score, info
@@ -129,5 +180,12 @@ class RLPTRewardManager(RewardManagerBase):
     async def run_single(self, data) -> dict:
         data_item = data[-1:][0]  # multi-sequence outputs: score the last sequence, as verl's naive manager
         reference = data_item.non_tensor_batch["reward_model"]["ground_truth"]
-        score, info = await self.score(decode_response(self.tokenizer, data_item), str(reference))
+        extra = data_item.non_tensor_batch.get("extra_info")
+        target = extra.get("target") if isinstance(extra, dict) else None
+        score, info = await self.score(
+            decode_response(self.tokenizer, data_item),
+            str(reference),
+            str(target) if target else None,
+            _prompt_text(data_item, self.tokenizer),
+        )
         return {"reward_score": score, "reward_extra_info": info}

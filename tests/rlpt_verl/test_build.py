@@ -107,7 +107,8 @@ def test_prompts_are_the_templates_with_document_text(built, pydoc_jsonl):
             assert e["context_cut_chars"] == len(join_segments(segs[:start]))
             expected = asr_prompt(context) if e["task"] == "asr" else msr_prompt(context, segs[j + 1].text)
             assert r["prompt"] == [{"role": "user", "content": expected}]
-            k = 3 if e["task"] == "asr" else 1
+            k = e["reference_segments"]  # 3 (ASR) or 1 (MSR), fewer at the end or where the token cap cut it
+            assert 1 <= k <= min(3 if e["task"] == "asr" else 1, len(segs) - j)
             assert r["reward_model"]["ground_truth"] == join_segments(segs[j : j + k])
             assert r["data_source"] == f"rlpt_{e['task']}" and pool.endswith(e["task"])
             checked += 1
@@ -160,7 +161,7 @@ def test_split_by_document_and_report(built, pydoc_jsonl):
         for p in (f"train_{task}", f"val_{task}"):
             got |= {(r["extra_info"]["doc_id"], r["extra_info"]["segment_index"]) for r in rows(built, p)}
         assert got <= sampled
-        assert len(sampled - got) == drops.get(f"{task}_prompt_too_long", 0)
+        assert len(sampled - got) == drops.get(f"{task}_prompt_too_long", 0) + drops.get(f"{task}_target_too_long", 0)
     indices = [r["extra_info"]["index"] for p in POOLS for r in rows(built, p)]
     assert len(set(indices)) == len(indices)
 
@@ -181,6 +182,38 @@ def test_deterministic_and_workers_identical(built, tmp_path):
     other_seed = tmp_path / "seed"
     run_build(BuildConfig(**{**cfg.__dict__, "output": str(other_seed), "seed": 4}), quiet=True)
     assert not filecmp.cmp(os.path.join(built["dir"], "val_asr.parquet"), other_seed / "val_asr.parquet", shallow=False)
+
+
+def test_judge_references_are_capped_by_tokens(tmp_path, tokenizer_dir):
+    """A reference must fit the judge: an unpunctuated 389k-character "sentence" is never a target, and a
+    reference loses trailing segments (never s_i) to stay within --max-reference-tokens."""
+    from pydoc_data.topics import topics
+
+    from rlpt_verl.prompt_meter import load_tokenizer
+
+    words = " ".join(topics["assignment"].split())
+    monster = " ".join([words.replace(".", "")] * (389_000 // len(words) + 1))[:389_000]
+    short = "The module loads its settings first. It then opens the log file for writing."
+    doc = f"{short} {monster}. {short} Nothing else happens after that point in the program. The end comes here."
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(json.dumps({"text": doc}) + "\n")
+    out = tmp_path / "out"
+    cfg = BuildConfig(
+        inputs=(str(corpus),),
+        output=str(out),
+        tokenizer=tokenizer_dir,
+        max_prompt_tokens=100_000,
+        val_docs=0,
+        max_reference_tokens=64,
+    )
+    report = run_build(cfg, quiet=True)
+    assert report["samples_dropped"]["asr_target_too_long"] == 1 == report["samples_dropped"]["msr_target_too_long"]
+    tok = load_tokenizer(tokenizer_dir)
+    refs = [r["reward_model"]["ground_truth"] for p in ("train_asr", "train_msr") for r in rows({"dir": out}, p)]
+    assert refs and all(len(tok(ref)["input_ids"]) <= 64 + 2 for ref in refs)
+    assert not any(len(ref) > 10_000 for ref in refs)
+    capped = [r for r in rows({"dir": out}, "train_asr") if r["extra_info"]["reference_segments"] < 3]
+    assert report["references_capped"]["asr"] >= 1 and capped
 
 
 def rlpt(*args, **kw):
