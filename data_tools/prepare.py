@@ -449,6 +449,10 @@ def run_prepare(cfg: PrepareConfig, quiet: bool = False) -> dict:
     CorpusReader(list(cfg.inputs), ReaderConfig(cfg.text_field, cfg.id_field, cfg.max_doc_chars))  # fail fast
     if cfg.decontam and cfg.decontam.eval_sets:
         _decontam_index(cfg.decontam)  # bad evaluation files fail here, before any work
+    if cfg.quality:
+        from .quality import check_rater
+
+        check_rater(cfg.quality)  # an unreachable rater fails here, before any work
     t0 = time.perf_counter()
     layout = Layout(cfg.output)
     settings_path = os.path.join(layout.work, "settings.json")

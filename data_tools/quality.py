@@ -2,9 +2,10 @@
 
 The rater sees :data:`QUALITY_PROMPT` with the document's first ``max_chars`` characters and answers
 with one integer from 0 to 5; documents scored below ``threshold`` are dropped. Requests go through the
-reward's :class:`JudgeClient` (retries with backoff, concurrency limit, clear 4xx errors, judge-down
-detection). Scores are cached under ``cache_dir`` (JSON Lines keyed by model, prompt version and text
-hash, one file per shard), so a rerun, or a resumed run, does not pay for documents already rated.
+shared OpenAI-compatible client (retries with backoff, adaptive concurrency, clear 4xx errors, down
+detection); a rater that fails or stops answering parsably ends the run with an error naming its URL.
+Scores are cached under ``cache_dir`` (JSON Lines keyed by model, prompt version and text hash, one file
+per shard), so a rerun, or a resumed run, does not pay for documents already rated.
 """
 
 from __future__ import annotations
@@ -52,51 +53,97 @@ def parse_score(reply: str | None) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def rater_settings(cfg: QualityConfig):
+    """The transport settings of the rater (the shared OpenAI-compatible client, named as the rater)."""
+    from rlpt_verl.reward.judge_client import JudgeSettings
+
+    return JudgeSettings(
+        base_url=cfg.base_url,
+        model=cfg.model,
+        api_key_env=cfg.api_key_env,
+        concurrency=cfg.concurrency,
+        timeout_s=cfg.timeout_s,
+        max_tokens=8,
+        role="quality rater",
+        setting_prefix="--quality-",
+    )
+
+
+def check_rater(cfg: QualityConfig) -> None:
+    """Fail before any work when the rater does not answer (raises JobError/UserError with the URL)."""
+    from rlpt_verl.errors import JobError, UserError
+    from rlpt_verl.reward.judge_client import JudgeClient, JudgeConfigError, JudgeUnreachableError
+
+    try:
+        client = JudgeClient(rater_settings(cfg))
+    except JudgeConfigError as e:
+        raise UserError(str(e)) from None
+
+    async def probe():
+        try:
+            await client.check()
+        finally:
+            await client.aclose()
+
+    try:
+        asyncio.run(probe())
+    except JudgeUnreachableError as e:
+        raise JobError(str(e)) from None
+    except JudgeConfigError as e:
+        raise UserError(str(e)) from None
+
+
 class QualityRater:
-    """Rates documents (async, bounded concurrency) and remembers every score it got."""
+    """Rates documents (async, bounded concurrency) and remembers every score it got.
+
+    A rater that fails (after retries) or stops answering parsably is an error that ends the run: a
+    document is never kept on the strength of a non-answer, and non-answers are never cached.
+    """
 
     def __init__(self, cfg: QualityConfig, cache_dir: str, name: str):
-        from rlpt_verl.reward.judge_client import JudgeClient, JudgeSettings
+        from rlpt_verl.reward.judge_client import JudgeClient
 
         self.cfg = cfg
-        settings = JudgeSettings(
-            base_url=cfg.base_url,
-            model=cfg.model,
-            api_key_env=cfg.api_key_env,
-            concurrency=cfg.concurrency,
-            timeout_s=cfg.timeout_s,
-            max_tokens=8,
-        )
-        self.client = JudgeClient(settings)
+        self.client = JudgeClient(rater_settings(cfg))
         os.makedirs(cache_dir, exist_ok=True)
-        self.cache_path = os.path.join(cache_dir, f"{name}.jsonl")  # one file per writer: no interleaving
-        self.cache: dict[str, int | None] = {}
+        self.cache_path = os.path.join(cache_dir, f"{name}.jsonl")  # one file per shard: no interleaving
+        self.cache: dict[str, int] = {}
         self.requests = 0
-        for file in sorted(os.listdir(cache_dir)):
-            if not file.endswith(".jsonl"):
-                continue
-            with open(os.path.join(cache_dir, file), encoding="utf-8") as f:
+        if os.path.exists(self.cache_path):  # this shard's own scores from an earlier, interrupted run
+            with open(self.cache_path, encoding="utf-8") as f:
                 for line in f:
                     try:
                         rec = json.loads(line)
                     except json.JSONDecodeError:
                         continue  # a line cut by an interrupted run
-                    self.cache[rec["key"]] = rec["score"]
+                    if isinstance(rec.get("score"), int):
+                        self.cache[rec["key"]] = rec["score"]
 
     def key(self, text: str) -> str:
         h = hashlib.blake2b(text[: self.cfg.max_chars].encode(), digest_size=16).hexdigest()
         return f"{self.cfg.model}|{PROMPT_VERSION}|{h}"
 
     async def _rate(self, text: str) -> int | None:
+        from rlpt_verl.errors import JobError
+
         prompt = QUALITY_PROMPT.replace("{text}", text[: self.cfg.max_chars])
-        reply, sent = await self.client.complete(prompt)
+        score, sent, kind = await self.client.ask(prompt, parse_score)
         self.requests += sent
-        return parse_score(reply)
+        if kind not in (None, "unparsable"):
+            raise JobError(
+                f"quality rater at {self.client.settings.endpoint} failed after retries ({kind}: "
+                f"{self.client._last_error}); rerun the same command once it answers (finished shards are kept)"
+            )
+        return score
 
     def rate(self, texts: list[str]) -> list[int | None]:
-        """Scores for ``texts`` (None: the rater's reply had no score); new scores are appended to the cache."""
+        """Scores for ``texts`` (None: the rater's replies had no score); new scores are appended to the cache."""
+        from rlpt_verl.errors import JobError
+        from rlpt_verl.reward.judge_client import JudgeDownError
+
         keys = [self.key(t) for t in texts]  # each text hashed once
         todo = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in self.cache}.items())
+        fresh: dict[str, int | None] = {}
 
         async def run():
             try:
@@ -105,9 +152,14 @@ class QualityRater:
                 await self.client.aclose()
 
         if todo:
-            scores = asyncio.run(run())
+            try:
+                scores = asyncio.run(run())
+            except JudgeDownError as e:
+                raise JobError(str(e)) from None
             with open(self.cache_path, "a", encoding="utf-8") as f:
                 for (k, _), score in zip(todo, scores, strict=True):
-                    self.cache[k] = score
-                    f.write(json.dumps({"key": k, "score": score}) + "\n")
-        return [self.cache[k] for k in keys]
+                    fresh[k] = score
+                    if score is not None:  # a non-answer is asked again next time
+                        self.cache[k] = score
+                        f.write(json.dumps({"key": k, "score": score}) + "\n")
+        return [self.cache.get(k, fresh.get(k)) for k in keys]

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from .errors import UserError
+from .errors import JobError, UserError
 
 
 def _json_dict(value: str) -> dict:
@@ -282,14 +282,19 @@ def _add_judge_eval(sub) -> None:
 
 
 def _cmd_judge_eval(args) -> int:
-    from .judge_eval import format_report, run_judge_eval
+    from .judge_eval import failure_line, format_report, run_judge_eval
+    from .paths import check_output_file, write_json_atomic
 
+    output = check_output_file(args.output) if args.output else None  # before any judging
     report = run_judge_eval(args.cases, args.judge_url, args.judge_model, args.tokenizer, args.reward_kwargs)
+    if output:  # whatever was scored is written first, even when the judge failed
+        write_json_atomic(output, report)
     print(format_report(report))
-    if args.output:
-        with open(args.output, "w") as f:
-            json.dump(report, f, indent=2)
-        print(f"wrote {args.output}")
+    if output:
+        print(f"wrote {output}")
+    line = failure_line(report)
+    if line:
+        raise JobError(line)
     return 0
 
 
@@ -368,6 +373,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"rlpt {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except JobError as e:
+        print(f"rlpt {args.command}: failed: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"rlpt {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -3,7 +3,8 @@
 Each case is scored by the `rlpt` manager inside verl's own RewardLoopWorker (the object a training
 run creates in every reward worker), so guards, shortcuts, caching and retries are the ones training
 uses. Cases are JSON Lines: ``{"reference": ..., "label": 0|1}`` plus ``"prediction"`` (text) or
-``"response"`` (a full policy response with prediction tags).
+``"response"`` (a full policy response with prediction tags), and optionally ``"target"`` (the sentence s_i
+the reference starts with; default: the reference's first sentence).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import Counter
 
 from .errors import UserError
 from .prompts import PRED_CLOSE, PRED_OPEN
@@ -23,7 +25,11 @@ COUNTERS = (
     "judge_called",
     "cache_hit",
     "judge_error",
+    "context_overflow",
     "parse_failure",
+    "too_short",
+    "echo",
+    "alternatives",
 )
 
 
@@ -55,8 +61,15 @@ def load_cases(path: str) -> tuple[list[dict], dict]:
             else:
                 skipped["missing_prediction_or_response"] = skipped.get("missing_prediction_or_response", 0) + 1
                 continue
+            target = case.get("target") if isinstance(case.get("target"), str) else None
             cases.append(
-                {"line": line_no, "response": response, "reference": case["reference"], "label": int(case["label"])}
+                {
+                    "line": line_no,
+                    "response": response,
+                    "reference": case["reference"],
+                    "target": target,
+                    "label": int(case["label"]),
+                }
             )
     if not cases:
         raise UserError(
@@ -91,13 +104,30 @@ def _percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, max(0, int(round(q / 100 * len(ordered) + 0.5)) - 1))]
 
 
+def _unjudged_reason(info: dict) -> str | None:
+    """Why a scored case carries no verdict of the judge (None: it has one, from the judge or a rule)."""
+    if info["context_overflow"]:
+        return "context_length"
+    if info["judge_error"]:
+        return "judge_error"
+    if info["parse_failure"]:
+        return "unparsable_reply"
+    return None
+
+
 def run_judge_eval(
     cases_path: str, judge_url: str, judge_model: str, tokenizer: str, reward_kwargs: dict | None = None
 ) -> dict:
+    """Score every case; the report separates judged cases from those the judge never gave a verdict for.
+
+    Accuracy, precision and recall cover judged cases only (a verdict of the judge, or of a rule such as
+    the format check or the textual-prefix shortcut). A case whose call failed, whose reply never parsed,
+    or that was not run because the judge went down is *unjudged*, counted by reason, never scored 0.
+    """
     from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
 
     from .prompt_meter import load_tokenizer
-    from .reward.judge_client import JudgeConfigError
+    from .reward.judge_client import JudgeConfigError, JudgeDownError, JudgeUnreachableError
     from .reward.loop import make_batch, reward_config
 
     cases, skipped = load_cases(cases_path)
@@ -107,56 +137,101 @@ def run_judge_eval(
         worker = RewardLoopWorker(reward_config(tokenizer, settings, num_workers=1))
     except JudgeConfigError as e:
         raise UserError(str(e)) from None
+    client = worker.reward_manager.client
     rows = [
         {
             "prompt": [{"role": "user", "content": "judge-eval"}],
             "data_source": "rlpt_judge_eval",
             "reward_model": {"ground_truth": c["reference"]},
-            "extra_info": {"line": c["line"]},
+            "extra_info": {"line": c["line"], **({"target": c["target"]} if c.get("target") else {})},
         }
         for c in cases
     ]
     batch = make_batch(rows, [c["response"] for c in cases], tok)
-    latencies: list[float] = []
+    latencies: dict[int, float] = {}
+    outputs: dict[int, dict] = {}
+    stopped: list[str] = []
 
-    async def one(i: int) -> dict:
+    async def one(i: int) -> None:
         t0 = time.perf_counter()
-        out = await worker.compute_score(batch[i : i + 1])
-        latencies.append(time.perf_counter() - t0)
-        return out
+        outputs[i] = await worker.compute_score(batch[i : i + 1])
+        latencies[i] = time.perf_counter() - t0
 
-    async def run_all():
+    async def run_all() -> None:
         try:
-            return await asyncio.gather(*(one(i) for i in range(len(cases))))
+            try:
+                await client.check()
+            except JudgeUnreachableError as e:
+                stopped.append(str(e))
+                return
+            tasks = [asyncio.ensure_future(one(i)) for i in range(len(cases))]
+            done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            for t in done:
+                e = t.exception()
+                if isinstance(e, JudgeConfigError):
+                    raise e
+                if isinstance(e, JudgeDownError):
+                    stopped.append(str(e))
+                elif e is not None:
+                    raise e
         finally:
-            await worker.reward_manager.client.aclose()
+            await client.aclose()
 
     t0 = time.perf_counter()
     try:
-        outputs = asyncio.run(run_all())
+        asyncio.run(run_all())
     except JudgeConfigError as e:
         raise UserError(str(e)) from None
     seconds = time.perf_counter() - t0
-    preds = [int(o["reward_score"]) for o in outputs]
-    infos = [o["reward_extra_info"] for o in outputs]
-    counters = {k: int(sum(i[k] for i in infos)) for k in COUNTERS}
-    judged_latency = [lat for lat, i in zip(latencies, infos, strict=True) if i["judge_called"]]
+    per_case, unjudged = [], Counter()
+    for i, c in enumerate(cases):
+        if i not in outputs:
+            unjudged["not_run_judge_down"] += 1
+            per_case.append({"line": c["line"], "label": c["label"], "verdict": None, "unjudged": "not_run"})
+            continue
+        info = outputs[i]["reward_extra_info"]
+        reason = _unjudged_reason(info)
+        unjudged.update([reason] if reason else [])
+        verdict = None if reason else int(outputs[i]["reward_score"])
+        per_case.append({"line": c["line"], "label": c["label"], "verdict": verdict, "unjudged": reason, **info})
+    judged = [p for p in per_case if p["verdict"] is not None]
+    infos = [p for p in per_case if "acc" in p]
+    counters = {k: int(sum(p[k] for p in infos)) for k in COUNTERS}
+    judged_latency = [latencies[i] for i, p in enumerate(per_case) if i in latencies and p.get("judge_called")]
+    lat = list(latencies.values())
     return {
         "cases": len(cases),
+        "judged": len(judged),
+        "unjudged": sum(unjudged.values()),
+        "unjudged_by_reason": dict(sorted(unjudged.items())),
+        "stopped": stopped[0] if stopped else None,
+        "judge": {"url": client.settings.endpoint, "model": client.settings.model},
         "skipped": skipped,
-        **agreement([c["label"] for c in cases], preds),
-        "judge_requests": int(sum(i["judge_requests"] for i in infos)),
-        "judge_calls_avoided": len(cases) - counters["judge_called"],
+        **agreement([p["label"] for p in judged], [p["verdict"] for p in judged]),
+        "judge_requests": int(sum(p["judge_requests"] for p in infos)),
+        "judge_calls_avoided": len(infos) - counters["judge_called"],
         "counters": counters,
         "seconds": seconds,
-        "samples_per_s": len(cases) / seconds if seconds else None,
-        "latency_s": {f"p{q}": _percentile(latencies, q) for q in (50, 90, 99)},
+        "samples_per_s": len(infos) / seconds if seconds else None,
+        "latency_s": {f"p{q}": _percentile(lat, q) for q in (50, 90, 99)},
         "judged_latency_s": {f"p{q}": _percentile(judged_latency, q) for q in (50, 90, 99)},
-        "per_case": [
-            {"line": c["line"], "label": c["label"], "verdict": p, **i}
-            for c, p, i in zip(cases, preds, infos, strict=True)
-        ],
+        "per_case": per_case,
     }
+
+
+def failure_line(report: dict) -> str | None:
+    """One line when some cases have no verdict (the command then exits 1), else None."""
+    if not report["unjudged"]:
+        return None
+    why = ", ".join(f"{k} {v}" for k, v in report["unjudged_by_reason"].items())
+    line = (
+        f"{report['unjudged']} of {report['cases']} cases were not judged ({why}) by {report['judge']['url']}; "
+        f"the metrics cover the {report['judged']} judged cases"
+    )
+    return line + (f"; stopped: {report['stopped']}" if report["stopped"] else "")
 
 
 def format_report(report: dict) -> str:
@@ -165,15 +240,19 @@ def format_report(report: dict) -> str:
 
     c = report["confusion"]
     lat, jl = report["latency_s"], report["judged_latency_s"]
+    throughput = report["samples_per_s"]
     return "\n".join(
         [
-            f"cases: {report['cases']}" + (f" (skipped: {report['skipped']})" if report["skipped"] else ""),
-            f"accuracy {f(report['accuracy'])}  precision {f(report['precision'])}  recall {f(report['recall'])}",
+            f"cases: {report['cases']}, judged: {report['judged']}, not judged: {report['unjudged']}"
+            + (f" {report['unjudged_by_reason']}" if report["unjudged"] else "")
+            + (f" (skipped lines: {report['skipped']})" if report["skipped"] else ""),
+            f"judged cases: accuracy {f(report['accuracy'])}  precision {f(report['precision'])}  "
+            f"recall {f(report['recall'])}",
             f"confusion: label 1 -> judged 1: {c['tp']}, judged 0: {c['fn']}; label 0 -> judged 1: {c['fp']}, "
             f"judged 0: {c['tn']}",
             f"judge requests: {report['judge_requests']}; samples that needed no call: {report['judge_calls_avoided']}",
             f"counters: {report['counters']}",
-            f"throughput: {report['samples_per_s']:.2f} samples/s over {report['seconds']:.1f} s",
+            f"throughput: {f(throughput)} samples/s over {report['seconds']:.1f} s",
             f"latency p50/p90/p99: {f(lat['p50'])}/{f(lat['p90'])}/{f(lat['p99'])} s (judged samples: "
             f"{f(jl['p50'])}/{f(jl['p90'])}/{f(jl['p99'])} s)",
         ]
