@@ -44,7 +44,19 @@ class LocalJudgeServer:
     def _command(self) -> list[str]:
         exe = os.path.join(os.path.dirname(sys.executable), "transformers")
         exe = exe if os.path.exists(exe) else (shutil.which("transformers") or "transformers")
-        return [exe, "serve", self.model_dir, "--host", "127.0.0.1", "--port", str(self.port), "--device", "cpu"]
+        return [
+            exe,
+            "serve",
+            self.model_dir,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--device",
+            "cpu",
+            "--dtype",
+            "float32",
+        ]
 
     def start(self, timeout_s: float = 180.0) -> LocalJudgeServer:
         hub = os.path.join(cache_dir(), "hf-hub")

@@ -133,3 +133,20 @@ def prepare_corpus(tmp_path_factory) -> dict:
         for p in problems[:25]:  # as a benchmark file would hold them: any field names
             f.write(json.dumps({"question": p["problem"], "final": p["answer"]}) + "\n")
     return {"dir": str(root), "eval": str(bench), "eval_ids": [p["id"] for p in problems[:25]]}
+
+
+@pytest.fixture
+def cpu_hog():
+    """Every core busy with a background spin loop for the test's duration (plus one more process), as on a
+    machine whose cores are taken by other work: server, process and timing tests must still pass."""
+    import subprocess
+    import sys
+
+    procs = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL)
+        for _ in range((os.cpu_count() or 2) + 1)
+    ]
+    yield len(procs)
+    for p in procs:
+        p.kill()
+        p.wait()

@@ -148,6 +148,21 @@ def retry_after_s(value: str | None, now: float | None = None) -> float | None:
     return max(0.0, when - (time.time() if now is None else now))
 
 
+class _Clock:
+    """A request's retry budget: unset until the request first fails or waits on an open breaker."""
+
+    def __init__(self, budget_s: float):
+        self.budget_s = budget_s
+        self.deadline: float | None = None
+
+    def start(self, now: float) -> None:
+        if self.deadline is None:
+            self.deadline = now + self.budget_s
+
+    def left(self, now: float) -> float:
+        return self.budget_s if self.deadline is None else self.deadline - now
+
+
 class _Gate:
     """Adaptive concurrency limit plus a circuit breaker that lets one probe through while open."""
 
@@ -166,19 +181,24 @@ class _Gate:
         self.s = settings
 
     def timeout(self) -> float:
+        """At least ``timeout_s`` and 4x the recent latency, doubled per consecutive timeout: a server
+        working through a backlog (of requests abandoned by earlier timeouts) gets the time to answer."""
         s = self.s
         base = max(s.timeout_s, 4 * self.latency) if self.latency else s.timeout_s
-        cap = max(s.timeout_s, min(s.retry_budget_s, 8 * s.timeout_s))
-        return min(cap, base * 2 ** min(self.timeouts_in_row, 6))
+        return min(max(s.timeout_s, s.retry_budget_s), base * 2 ** min(self.timeouts_in_row, 10))
 
-    async def enter(self, deadline: float) -> bool:
-        """Wait for a slot; True if this request is the breaker's probe. Raises TimeoutError at ``deadline``."""
+    async def enter(self, clock: _Clock) -> bool:
+        """Wait for a slot; True if this request is the breaker's probe. Raises TimeoutError when the
+        request's retry budget runs out (it starts at its first failure or its first wait on the breaker;
+        waiting for a free slot while all is well is free, however long the queue)."""
         async with self.cond:
             while True:
                 now = time.monotonic()
-                if now >= deadline:
+                if self.open:
+                    clock.start(now)
+                if clock.deadline is not None and now >= clock.deadline:
                     raise TimeoutError
-                wait = deadline - now
+                wait = clock.deadline - now if clock.deadline is not None else 3600.0
                 if self.open:
                     if not self.probing and now >= self.open_until:
                         self.probing = True
@@ -325,11 +345,11 @@ class JudgeClient:
         s = self.settings
         session = self._ensure_session()
         gate = self._gate
-        deadline = time.monotonic() + s.retry_budget_s
+        clock = _Clock(s.retry_budget_s)
         sent, kind = 0, None
         while sent <= s.max_retries:
             try:
-                probe = await gate.enter(deadline)
+                probe = await gate.enter(clock)
             except TimeoutError:
                 kind = kind or "breaker_open"
                 self._last_error = self._last_error or "requests held back while the server kept failing"
@@ -338,10 +358,11 @@ class JudgeClient:
             self.stats["requests"] += 1
             self.stats["retries"] += sent > 1
             t0 = time.monotonic()
-            timeout = min(gate.timeout(), max(1.0, deadline - t0))
+            timeout = min(gate.timeout(), max(1.0, clock.left(t0)))
             try:
                 reply = await self._attempt(session, body, timeout)
             except _Failure as f:
+                clock.start(time.monotonic())
                 await gate.leave(probe, None, f)
                 kind, self._last_error = f.kind, f"{f}"
                 if not f.transient:
