@@ -8,6 +8,9 @@ Keys, for every ``data_source`` in the batch (``rlpt_asr``, ``rlpt_msr``, ``rpt`
     train-task/<source>/response_length/mean         response tokens
     train-task/<source>/format_error/rate            `format_error`, when reported
     train-task/<source>/judge_error/rate             `judge_error`, when reported (the `rlpt` judge)
+    train-task/<source>/too_short/rate               `too_short`: predictions that stop short of s_i
+    train-task/<source>/parse_failure/rate           `parse_failure`: judge replies without a verdict
+    train-task/<source>/echo/rate, alternatives/rate, injection/rate    the other `rlpt` guards
     train-task/<source>/judge_calls_avoided/share    1 - mean(`judge_called`), when reported
 
 so a blended reward can be told apart by task and a failing judge shows up at the step it fails.
@@ -42,6 +45,9 @@ def task_metrics(
     (0.5, 0.5)
     >>> m["train-task/rlpt_msr/response_length/mean"]
     20.0
+    >>> task_metrics(["rlpt_asr"] * 2, [0.0, 1.0], [5, 9], [{"too_short": 1.0}, {"too_short": 0.0}])[
+    ...     "train-task/rlpt_asr/too_short/rate"]
+    0.5
     """
     n = len(data_sources)
     padding = list(padding) if padding is not None else [False] * n
@@ -63,6 +69,11 @@ def task_metrics(
             ("acc", "acc/mean"),
             ("format_error", "format_error/rate"),
             ("judge_error", "judge_error/rate"),
+            ("too_short", "too_short/rate"),
+            ("parse_failure", "parse_failure/rate"),
+            ("echo", "echo/rate"),
+            ("alternatives", "alternatives/rate"),
+            ("injection", "injection/rate"),
         ):
             value = _mean_of(infos, name)
             if value is not None:

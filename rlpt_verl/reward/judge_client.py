@@ -61,6 +61,7 @@ class JudgeSettings:
     backoff_max_s: float = 8.0
     max_tokens: int = 8
     chat_template_kwargs: dict = field(default_factory=dict)
+    extra_body: dict = field(default_factory=dict)  # merged into every request (vLLM guided choice, seed, ...)
     cache_size: int = 4096
     down_window: int = 64
     down_fraction: float = 0.5
@@ -99,6 +100,8 @@ class JudgeSettings:
             problems.append(f"{p}down_fraction must be in (0, 1], got {self.down_fraction}")
         if not isinstance(self.chat_template_kwargs, dict):
             problems.append(f"{p}chat_template_kwargs must be a mapping, e.g. {{enable_thinking: false}}")
+        if not isinstance(self.extra_body, dict):
+            problems.append(f"{p}extra_body must be a mapping of request fields, e.g. {{seed: 0}}")
         if problems:
             raise JudgeConfigError(f"invalid {self.role} settings: " + "; ".join(problems))
 
@@ -293,6 +296,7 @@ class JudgeClient:
         }
         if s.chat_template_kwargs:
             body["chat_template_kwargs"] = dict(s.chat_template_kwargs)
+        body.update(s.extra_body)
         return body
 
     def _record(self, outcome: str) -> None:

@@ -197,16 +197,19 @@ def injection_reason(prediction: str, reference: str = "") -> str | None:
 
 # Several candidate continuations in one answer: whichever is right, a lenient judge may accept the lot.
 _ALTERNATIVES = [
+    # a second candidate after a first one
     (
         "alternatives",
-        re.compile(
-            r"\b(alternatively|or perhaps|or possibly|another (possibility|option|candidate)|other possibilities"
-            r"|possible (continuations|predictions|answers|sentences)|(option|candidate|possibility) [1-9a-d]\b)",
-            re.I,
-        ),
+        re.compile(r"[.!?;]\s*(alternatively|or perhaps|or possibly|another (possibility|option))\b", re.I),
     ),
+    (
+        "alternatives",
+        re.compile(r"\b(possible (continuations|predictions|next sentences)|other possibilities)\b", re.I),
+    ),
+    # a list of two or more items on their own lines
     ("alternatives", re.compile(r"(^|\n)\s*(\(?[1-9a-d][.)]|[-*•])\s+\S[^\n]*\n\s*(\(?[1-9a-d][.)]|[-*•])\s+\S")),
 ]
+_LABELLED = re.compile(r"\b(?:option|candidate|possibility) ([1-9a-d])\b", re.I)  # "Option A ... Option B"
 
 
 def alternatives_reason(prediction: str, reference: str = "") -> str | None:
@@ -219,6 +222,9 @@ def alternatives_reason(prediction: str, reference: str = "") -> str | None:
     >>> alternatives_reason("- a\\n- b", reference="Items:\\n- a\\n- b") is None
     True
     """
+    labels = {m.lower() for m in _LABELLED.findall(prediction)}
+    if len(labels) >= 2 and len({m.lower() for m in _LABELLED.findall(reference)}) < 2:
+        return "alternatives"
     return _first_match(_ALTERNATIVES, prediction, reference)
 
 

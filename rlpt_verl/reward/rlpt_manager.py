@@ -51,6 +51,7 @@ _KWARG_FIELDS = {
     "judge_backoff_max_s": "backoff_max_s",
     "judge_max_tokens": "max_tokens",
     "judge_chat_template_kwargs": "chat_template_kwargs",
+    "judge_extra_body": "extra_body",
     "judge_cache_size": "cache_size",
     "judge_down_window": "down_window",
     "judge_down_fraction": "down_fraction",
@@ -93,7 +94,9 @@ def judge_settings(config: Any, reward_router_address: str | None = None) -> tup
         fields_["model"] = model_path or ""
     fields_.setdefault("base_url", "")
     fields_.setdefault("model", "")
-    fields_["chat_template_kwargs"] = dict(fields_.get("chat_template_kwargs") or {})
+    for name in ("chat_template_kwargs", "extra_body"):
+        value = fields_.get(name) or {}
+        fields_[name] = dict(value) if isinstance(value, dict) else value
     settings = JudgeSettings(**fields_)
     settings.validate()
     return settings, guard_options(kwargs)
