@@ -111,11 +111,18 @@ def check_config(cfg) -> list[str]:
         if gen not in (None, data.train_batch_size):
             problems.append(f"data.gen_batch_size={gen} differs from data.train_batch_size: batches no longer hold λ")
 
+    problems.extend(_reward_problems(cfg))
+    msr_lambda = rlpt_data.get("msr_lambda")
+    if msr_lambda is not None and not (isinstance(msr_lambda, int | float) and msr_lambda > 0):
+        problems.append(f"data.rlpt.msr_lambda={msr_lambda}: λ must be a number > 0 (the paper's λ is in (0, 1))")
+
     missing = [
         f
         for f in _files(data.get("train_files")) + _files(data.get("val_files"))
         if "://" not in f and not os.path.exists(f)
     ]
+    problems.extend(_data_problems(cfg, [f for f in _files(data.get("train_files")) if f not in missing]))
+    problems.extend(_data_problems(cfg, [f for f in _files(data.get("val_files")) if f not in missing], train=False))
     if missing:
         problems.append(
             f"data files not found: {', '.join(missing)} (build them with `rlpt build`, or `rlpt build-rpt` for RPT)"
@@ -139,6 +146,98 @@ def check_config(cfg) -> list[str]:
                 f"data.max_prompt_length={budget} is smaller than the built data (prompts up to {longest} tokens, "
                 f"built with --max-prompt-tokens {built}, {report_path}): verl would drop or left-truncate them; "
                 f"set data.max_prompt_length={built}"
+            )
+    return problems
+
+
+def _manager_class(cfg):
+    """verl's own resolution of the reward manager class (after our plugin registered its names)."""
+    from verl.trainer.ppo.reward import resolve_reward_manager_cls
+
+    import rlpt_verl.plugin  # noqa: F401  (registers `rlpt` and `rpt`, as `import verl` does on the cluster)
+
+    return resolve_reward_manager_cls(cfg)
+
+
+def _reward_problems(cfg) -> list[str]:
+    """The reward manager resolves, and ours accept their settings: the checks their constructors run at
+    start-up on the cluster, with the same messages."""
+    manager = cfg.reward.reward_manager
+    try:
+        cls = _manager_class(cfg)
+    except Exception as e:  # verl raises ValueError/AssertionError/ImportError/AttributeError here
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        return [
+            f"reward manager {manager.name!r} (source={manager.source}) cannot be loaded: {first}; the shipped "
+            "names are rlpt and rpt (or source=importlib with module.path=pkg://rlpt_verl.reward.rlpt_manager)"
+        ]
+    from .reward.judge_client import JudgeConfigError
+    from .reward.rlpt_manager import RLPTRewardManager, judge_settings
+    from .reward.rpt_manager import RPTRewardManager, rpt_options
+
+    try:
+        if issubclass(cls, RLPTRewardManager):
+            managed = bool(cfg.reward.reward_model.get("enable"))
+            judge_settings(cfg, reward_router_address="verl-router:0" if managed else None)
+        elif issubclass(cls, RPTRewardManager):
+            rpt_options(cfg)
+    except (JudgeConfigError, ValueError) as e:
+        return [str(e)]
+    return []
+
+
+def _data_problems(cfg, files: list[str], train: bool = True) -> list[str]:
+    """Empty files, and data the configured reward manager or dataset cannot use."""
+    import pyarrow.parquet as pq
+
+    problems = []
+    try:
+        cls = _manager_class(cfg)
+    except Exception:
+        cls = None
+    from .reward.rlpt_manager import RLPTRewardManager
+    from .reward.rpt_manager import RPTRewardManager
+
+    for f in files:
+        if not f.endswith(".parquet"):
+            continue
+        try:
+            meta = pq.ParquetFile(f)
+        except Exception as e:
+            problems.append(f"data file {f} is not readable parquet ({type(e).__name__})")
+            continue
+        if meta.metadata.num_rows == 0:
+            kind = "training" if train else "validation"
+            problems.append(f"{kind} data file {f} has 0 rows: rebuild it, or drop it from the data files")
+            continue
+        names = meta.schema_arrow.names
+        sources = set()
+        if "data_source" in names:
+            sources = set(meta.read_row_group(0, columns=["data_source"]).column(0).to_pylist())
+        rm = meta.schema_arrow.field("reward_model").type if "reward_model" in names else None
+        rm_fields = (
+            {rm.field(i).name for i in range(rm.num_fields)} if rm is not None and hasattr(rm, "num_fields") else set()
+        )
+        if cls is not None and issubclass(cls, RPTRewardManager) and "token_byte_ends" not in rm_fields:
+            problems.append(
+                f"the rpt reward manager needs reward_model.token_byte_ends, which {f} lacks (data sources "
+                f"{sorted(sources)}): build RPT data with `rlpt build-rpt`, not `rlpt build`"
+            )
+        if (
+            cls is not None
+            and issubclass(cls, RLPTRewardManager)
+            and sources
+            and sources <= {"rpt", "rpt_easy", "rpt_medium", "rpt_hard"}
+        ):
+            problems.append(
+                f"{f} holds RPT rows (data sources {sorted(sources)}) but the reward manager is rlpt: use the "
+                "rpt_grpo_fsdp recipe, or RLPT data from `rlpt build`"
+            )
+        custom = cfg.data.get("custom_cls") or {}
+        if train and custom.get("name") == "RLPTMixtureDataset" and sources - {"rlpt_asr", "rlpt_msr"}:
+            problems.append(
+                f"RLPTMixtureDataset needs rlpt_asr/rlpt_msr rows; {f} holds {sorted(sources)} "
+                "(pass train_asr.parquet and train_msr.parquet from `rlpt build`)"
             )
     return problems
 

@@ -32,13 +32,24 @@ EXTRA_KEYS = (
 )
 
 
-def _flag(config, key: str, default: bool) -> bool:
+RPT_KWARGS = {"rpt_require_think_end": True}
+
+
+def rpt_options(config) -> dict:
+    """The `rpt` manager's settings from ``reward.reward_kwargs``, checked; unknown keys are an error (a typo
+    would otherwise leave the default in place on the cluster)."""
     reward = config.get("reward") if hasattr(config, "get") else None
-    kwargs = (reward.get("reward_kwargs") if reward is not None else None) or {}
-    value = kwargs.get(key, default)
-    if not isinstance(value, bool):
-        raise ValueError(f"reward.reward_kwargs.{key} must be true or false, got {value!r}")
-    return value
+    kwargs = dict((reward.get("reward_kwargs") if reward is not None else None) or {})
+    unknown = sorted(k for k in kwargs if k not in RPT_KWARGS)
+    if unknown:
+        raise ValueError(
+            f"unknown rpt reward setting(s) {unknown} in reward.reward_kwargs; known: {sorted(RPT_KWARGS)}"
+        )
+    options = {k: kwargs.get(k, default) for k, default in RPT_KWARGS.items()}
+    for key, value in options.items():
+        if not isinstance(value, bool):
+            raise ValueError(f"reward.reward_kwargs.{key} must be true or false, got {value!r}")
+    return options
 
 
 def score_info(result: RPTScore) -> dict:
@@ -59,7 +70,7 @@ class RPTRewardManager(RewardManagerBase):
 
     def __init__(self, config, tokenizer, compute_score=None, reward_router_address=None, reward_model_tokenizer=None):
         super().__init__(config, tokenizer, compute_score)
-        self.require_think_end = _flag(config, "rpt_require_think_end", True)
+        self.require_think_end = rpt_options(config)["rpt_require_think_end"]
 
     async def run_single(self, data) -> dict:
         data_item = data[-1:][0]  # multi-sequence outputs: score the last sequence, as verl's naive manager

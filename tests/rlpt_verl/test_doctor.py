@@ -2,6 +2,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 
 def doctor(*args, **env):
     return subprocess.run(
@@ -96,3 +98,76 @@ def test_doctor_lambda_weight_mode(built):
     assert p.returncode == 0, p.stderr  # token-mean is exact in weight mode
     p = doctor("rlpt_grpo_fsdp", *files, "actor_rollout_ref.actor.loss_agg_mode=token-sum")
     assert p.returncode == 1 and "has no exact weights for actor.loss_agg_mode=token-sum" in p.stderr
+
+
+def rlpt_files(built):
+    d = built["dir"]
+    return [
+        f"data.train_files=[{d}/train_asr.parquet,{d}/train_msr.parquet]",
+        f"data.val_files=[{d}/val_asr.parquet,{d}/val_msr.parquet]",
+        "data.max_prompt_length=512",
+    ]
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["reward.reward_kwargs.judge_base_url=''"], "judge_base_url is empty"),
+        (["reward.reward_kwargs.judge_model=''"], "judge_model is empty"),
+        (["reward.reward_manager.source=register", "reward.reward_manager.name=rlp"], "reward manager 'rlp'"),
+        (["reward.reward_manager.name=RLPTRewardManagr"], "reward manager 'RLPTRewardManagr'"),
+        (["+reward.reward_kwargs.judge_concurency=8"], "unknown rlpt reward setting(s) ['judge_concurency']"),
+        (["+reward.reward_kwargs.min_target_coverge=0.5"], "unknown rlpt reward setting(s) ['min_target_coverge']"),
+        (["reward.reward_kwargs.judge_concurrency=0"], "judge_concurrency must be > 0"),
+        (["+reward.reward_kwargs.judge_api_key_env=RLPT_NO_SUCH_KEY"], "'RLPT_NO_SUCH_KEY', which is not set"),
+        (["data.rlpt.msr_lambda=-1"], "data.rlpt.msr_lambda=-1: λ must be a number > 0"),
+    ],
+)
+def test_doctor_catches_reward_side_mistakes(built, overrides, message):
+    """Each mistake would otherwise fail at start-up on the GPU cluster (or, for typos, silently do nothing).
+    In-process: the same composition and checks as `rlpt doctor RECIPE` (the CLI is run below)."""
+    from rlpt_verl.recipe_check import check_config, compose_recipe
+
+    assert check_config(compose_recipe("rlpt_grpo_fsdp", rlpt_files(built))) == []
+    problems = check_config(compose_recipe("rlpt_grpo_fsdp", rlpt_files(built) + overrides))
+    assert any(message in p for p in problems), problems
+
+
+def test_doctor_cli_reports_a_reward_mistake(built):
+    p = doctor("rlpt_grpo_fsdp", *rlpt_files(built), "reward.reward_kwargs.judge_model=''")
+    assert p.returncode == 1 and "judge_model is empty" in p.stderr and "1 problem(s)" in p.stdout
+
+
+def test_doctor_catches_empty_and_mismatched_data(built, rpt_built, tmp_path):
+    import pyarrow.parquet as pq
+
+    empty = tmp_path / "train_asr.parquet"
+    table = pq.read_table(os.path.join(built["dir"], "train_asr.parquet"))
+    pq.write_table(table.slice(0, 0), empty)
+    d = built["dir"]
+    p = doctor("rlpt_grpo_fsdp", *rlpt_files(built)[1:], f"data.train_files=[{empty},{d}/train_msr.parquet]")
+    assert p.returncode == 1 and f"training data file {empty} has 0 rows" in p.stderr
+    # the RPT recipe pointed at RLPT data, and the RLPT recipe at RPT data
+    r = rpt_built["dir"]
+    p = doctor(
+        "rpt_grpo_fsdp",
+        f"data.train_files={d}/train_asr.parquet",
+        f"data.val_files={d}/val_asr.parquet",
+        "data.max_prompt_length=512",
+    )
+    assert p.returncode == 1 and "the rpt reward manager needs reward_model.token_byte_ends" in p.stderr
+    p = doctor(
+        "rlpt_grpo_fsdp",
+        f"data.train_files=[{r}/train.parquet]",
+        f"data.val_files=[{r}/val_easy.parquet]",
+        "data.max_prompt_length=512",
+    )
+    assert p.returncode == 1 and "holds RPT rows" in p.stderr and "RLPTMixtureDataset needs rlpt_asr" in p.stderr
+    p = doctor(
+        "rpt_grpo_fsdp",
+        f"data.train_files={r}/train.parquet",
+        f"data.val_files={r}/val_easy.parquet",
+        "+reward.reward_kwargs.rpt_require_think_ends=false",
+        "data.max_prompt_length=512",
+    )
+    assert p.returncode == 1 and "unknown rpt reward setting(s) ['rpt_require_think_ends']" in p.stderr
