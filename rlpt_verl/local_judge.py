@@ -1,4 +1,4 @@
-"""A real OpenAI-compatible judge server on this machine: ``transformers serve`` on 127.0.0.1 (SPEC §5).
+"""A real OpenAI-compatible judge server on this machine: ``transformers serve`` on 127.0.0.1 (offline).
 
 Used by the quickstart, the tests and the benchmarks; it is a process we own, so faults are real ones:
 :meth:`pause` (SIGSTOP: requests time out), :meth:`resume`, :meth:`stop` and :meth:`start` again.

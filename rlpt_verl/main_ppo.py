@@ -1,4 +1,4 @@
-"""``python -m rlpt_verl.main_ppo``: ``verl.trainer.main_ppo`` with the RLPT trainer (SPEC §4).
+"""``python -m rlpt_verl.main_ppo``: ``verl.trainer.main_ppo`` with the RLPT trainer (verl 0.9.1).
 
 The same command line and config surface (Hydra, ``--config-path``/``--config-name``, overrides,
 ``--cfg job``); the only difference is the task runner, which builds :class:`rlpt_verl.trainer.RLPTTrainer`

@@ -1,4 +1,4 @@
-"""Exact per-batch ASR:MSR composition for J = J_ASR + λ·J_MSR (SPEC §2, §4 option 1). Pure logic.
+"""Exact per-batch ASR:MSR composition for J = J_ASR + λ·J_MSR (arXiv 2509.19249; λ option 1). Pure logic.
 
 With B prompts per step and m = round(B·λ/(1+λ)) of them MSR, the ratio of MSR to ASR prompts in every
 batch is fixed; under ``actor.loss_agg_mode=seq-mean-token-mean`` every sequence weighs the same, so

@@ -1,4 +1,4 @@
-"""The papers' prompt templates, verbatim (SPEC §2, §3). Pure strings: no I/O, no verl.
+"""The papers' prompt templates, verbatim (arXiv 2509.19249, 2506.08007). Pure strings: no I/O, no verl.
 
 >>> asr_prompt("The sky was dark.").endswith("### Context\\n\\nThe sky was dark.")
 True
@@ -87,7 +87,7 @@ def msr_prompt(context: str, next_segment: str) -> str:
     return head.replace("{prompt}", context) + next_segment + tail
 
 
-# RPT (SPEC §3): v0 is the paper's training template; v6 had the best initial accuracy.
+# RPT (arXiv 2506.08007): v0 is the paper's training template; v6 had the best initial accuracy.
 RPT_TEMPLATES = {
     "v0": (
         "Complete the given text under '### Context' by predicting the next token, and wrap it in '\\boxed{}'. "

@@ -107,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
 
 FLAGS = (
     "format_error",
+    "too_short",
+    "echo",
+    "alternatives",
     "shortcut",
     "judge_called",
     "cache_hit",
@@ -175,7 +178,7 @@ def _judge_demo(data_dir: str, n: int) -> str:
                 )
                 + "\n"
             )
-    keys = ("acc", "format_error", "shortcut", "judge_called", "cache_hit", "judge_error", "parse_failure")
+    keys = ("acc", "format_error", "too_short", "shortcut", "judge_called", "cache_hit", "judge_error", "parse_failure")
     totals = {k: int(sum(r[k] for r in results)) for k in keys}
     print(f"\nscored {len(results)} responses through verl's reward loop (2 workers): {totals}")
     return out_path

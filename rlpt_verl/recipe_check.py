@@ -1,7 +1,7 @@
 """`rlpt doctor RECIPE [overrides...]`: the problems a user would otherwise meet on the cluster.
 
 verl 0.9.1 accepts several settings that silently do nothing or silently break RLPT; each check here
-names one of them (SPEC §4) and the fix. :func:`check_config` is pure (a composed config in, a list of
+names one of them (verl 0.9.1) and the fix. :func:`check_config` is pure (a composed config in, a list of
 problems out); :func:`compose_recipe` composes a shipped recipe name or a YAML path with overrides.
 """
 

@@ -1,4 +1,4 @@
-"""`rlpt build-rpt`: corpus -> RPT next-token tasks at high-entropy positions (SPEC §3, §4).
+"""`rlpt build-rpt`: corpus -> RPT next-token tasks at high-entropy positions (arXiv 2506.08007; verl 0.9.1).
 
 Pass 1 picks the ``--val-docs`` validation documents by a seeded hash (a split by document). Pass 2
 streams documents in chunks: the proxy LM scores every position of a chunk in batched windows
@@ -30,7 +30,7 @@ from .prompts import RPT_TEMPLATES, rpt_prompt
 from .tasks import doc_rng
 
 REPORT_NAME = "rpt_report.json"
-# Validation difficulty splits (SPEC §3): nested, by proxy entropy.
+# Validation difficulty splits (arXiv 2506.08007): nested, by proxy entropy.
 VAL_SPLITS = (("easy", 0.5), ("medium", 1.0), ("hard", 1.5))
 ENTROPY_BINS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5)
 

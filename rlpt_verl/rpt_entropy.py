@@ -1,4 +1,4 @@
-"""Top-16 next-token entropy of a proxy LM at every position (SPEC §3), one forward pass per text window.
+"""Top-16 next-token entropy of a proxy LM at every position (arXiv 2506.08007), one forward pass per text window.
 
 Long token sequences are cut into windows of ``window`` tokens that overlap by ``overlap``; each
 position is scored from exactly one window, the first one in which it has at least ``overlap`` tokens

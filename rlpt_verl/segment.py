@@ -1,4 +1,4 @@
-"""Sentence segmentation for RLPT (SPEC §2): NLTK punkt, made aware of layout.
+"""Sentence segmentation for RLPT (arXiv 2509.19249): NLTK punkt, made aware of layout.
 
 Punkt alone glues a whole code listing or a list into one "sentence" and never splits CJK text,
 so layout is handled first (paragraphs, list items, headings, fenced/literal code, display math)

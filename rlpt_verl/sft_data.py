@@ -1,6 +1,6 @@
 """`rlpt sft-data`: instruction data in common formats -> verl's SFT parquet (a ``messages`` column).
 
-RLPT needs a cold-start SFT for basic instruction following (SPEC §2). Accepted per record, in order:
+RLPT needs a cold-start SFT for basic instruction following (arXiv 2509.19249). Accepted per record, in order:
 ``messages`` (OpenAI roles) or ``conversations`` (ShareGPT ``from``/``value``); explicit
 ``--prompt-field``/``--response-field``; or the common pairs instruction(+input)/output (Alpaca),
 prompt/response, prompt/completion, question/answer, query/response. Bad records are skipped and

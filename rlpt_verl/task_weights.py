@@ -1,4 +1,4 @@
-"""λ as per-task advantage weights (SPEC §4 option 2): the step's loss becomes exactly J_ASR + λ·J_MSR. Pure.
+"""λ as per-task advantage weights (λ option 2): the step's loss becomes exactly J_ASR + λ·J_MSR. Pure.
 
 verl's PPO loss is ``agg(A_i · f(ratio_it))`` and the clipped term is positively homogeneous in the
 advantage, so scaling row i's advantages by w_i > 0 scales that row's loss terms by exactly w_i.

@@ -1,4 +1,4 @@
-"""RLPT sample construction (SPEC §2): D = {(s_<i, s_i, s_{i+1}) | i = 2..n-1}. Pure logic.
+"""RLPT sample construction (arXiv 2509.19249): D = {(s_<i, s_i, s_{i+1}) | i = 2..n-1}. Pure logic.
 
 Token budgets are handled with per-segment token counts and prefix sums, so choosing how much
 left context fits costs O(log n) per target instead of re-tokenising a growing context.

@@ -1,4 +1,4 @@
-"""The RLPT prefix-judge reward manager for verl 0.9.1's reward loop (SPEC §2, §4).
+"""The RLPT prefix-judge reward manager for verl 0.9.1's reward loop (arXiv 2509.19249; verl 0.9.1).
 
 Registered as ``rlpt`` (``reward.reward_manager.name=rlpt``, via the ``verl.plugins`` entry point) and
 loadable as ``reward.reward_manager.source=importlib``, ``module.path=pkg://rlpt_verl.reward.rlpt_manager``,

@@ -1,4 +1,4 @@
-"""The RPT byte-prefix reward manager for verl 0.9.1's reward loop (SPEC §3, §4).
+"""The RPT byte-prefix reward manager for verl 0.9.1's reward loop (arXiv 2506.08007; verl 0.9.1).
 
 Registered as ``rpt`` (``reward.reward_manager.name=rpt``, via the ``verl.plugins`` entry point) and
 loadable as ``reward.reward_manager.source=importlib``, ``module.path=pkg://rlpt_verl.reward.rpt_manager``,

@@ -1,4 +1,4 @@
-"""RPT's rule-based next-token reward (SPEC §3). Pure functions: no I/O, no verl, no tokenizer.
+"""RPT's rule-based next-token reward (arXiv 2506.08007). Pure functions: no I/O, no verl, no tokenizer.
 
 The ground truth arrives with the cumulative UTF-8 byte lengths of its tokens under the *policy's*
 tokenizer (written by ``rlpt build-rpt``), so scoring never re-tokenises and a prediction earns 1 only
@@ -98,7 +98,7 @@ def byte_prefix_reward(prediction: str, continuation: str, token_byte_ends: Sequ
 def rpt_reward(
     response: str, continuation: str, token_byte_ends: Sequence[int], require_think_end: bool = True
 ) -> RPTScore:
-    """The RPT reward of one response (SPEC §3).
+    """The RPT reward of one response (arXiv 2506.08007).
 
     >>> r = rpt_reward("<think>It is a pet.</think> \\\\boxed{ cat}", " cat sat", [4, 8])
     >>> r.score, r.outcome, r.tokens_matched
