@@ -1,5 +1,9 @@
 # Shared by the per-model launch scripts: one 8-GPU node, external judge (see serve_judge.sh).
 # Every setting can be overridden from the command line: the caller's "$@" comes last.
+# The policy starts from the cold-start SFT checkpoint (arXiv 2509.19249 §4), never the base model:
+#   RLPT_SFT_CHECKPOINT=checkpoints/sft/hf (HF format, from `python -m verl.model_merger merge`).
+# One node, two jobs (the default, judge URL on this host): the policy trains on GPUs 0-3 and serve_judge.sh
+# serves the judge on GPUs 4-7. With the judge elsewhere (RLPT_JUDGE_URL on another host) all 8 train.
 set -euo pipefail
 : "${RLPT_DATA:=data/rlpt}"
 : "${RLPT_JUDGE_URL:=http://127.0.0.1:8000/v1}"
@@ -8,14 +12,29 @@ set -euo pipefail
 export RLPT_DATA RLPT_JUDGE_URL RLPT_JUDGE_MODEL
 PYTHON=${PYTHON:-python3}
 
+case "$RLPT_JUDGE_URL" in
+  *://127.0.0.1[:/]* | *://localhost[:/]*) : "${GPUS:=4}"; : "${CUDA_VISIBLE_DEVICES:=0,1,2,3}"; export CUDA_VISIBLE_DEVICES ;;
+  *) : "${GPUS:=8}" ;;
+esac
+
 launch() {
-  # $1 model, $2 rollout tensor parallel size, $3 max token budget per GPU for the actor, rest: overrides
-  local model=$1 tp=$2 tokens=$3
+  # $1 base model (sets TP and budgets), $2 rollout tensor parallel size, $3 actor tokens per GPU, rest: overrides
+  local model=$1 tp=$2 tokens=$3 path
   shift 3
+  path=${RLPT_SFT_CHECKPOINT:-}
+  if [[ -z "$path" ]]; then
+    if [[ " $* " == *" --cfg "* ]]; then
+      path=$model  # printing the configuration only
+    else
+      echo "set RLPT_SFT_CHECKPOINT to the cold-start SFT checkpoint of $model (HF format): RLPT trains from it," \
+        "not from the base model (docs/recipes.md, step 3)" >&2
+      exit 2
+    fi
+  fi
   exec "$PYTHON" -m rlpt_verl.main_ppo \
     --config-path=pkg://rlpt_verl.recipes --config-name="$RECIPE" \
-    actor_rollout_ref.model.path="$model" \
-    trainer.n_gpus_per_node="${GPUS:-8}" trainer.nnodes=1 \
+    actor_rollout_ref.model.path="$path" \
+    trainer.n_gpus_per_node="$GPUS" trainer.nnodes=1 \
     actor_rollout_ref.rollout.tensor_model_parallel_size="$tp" \
     actor_rollout_ref.rollout.gpu_memory_utilization=0.7 \
     actor_rollout_ref.actor.ppo_max_token_len_per_gpu="$tokens" \

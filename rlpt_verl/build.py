@@ -48,6 +48,7 @@ class BuildConfig:
     min_target_chars: int = 20
     max_targets_per_doc: int = 0  # 0 = every eligible target (the paper's i = 2..n-1)
     val_docs: int = 100
+    val_max_rows: int = 4000  # ASR + MSR validation rows, half each: all of validation goes out at once
     seed: int = 0
     workers: int = 1
     msr_lambda: float = 0.5
@@ -64,6 +65,7 @@ class BuildConfig:
             (self.min_target_chars >= 0, "--min-target-chars must be >= 0"),
             (self.max_targets_per_doc >= 0, "--max-targets-per-doc must be >= 0 (0 = all)"),
             (self.val_docs >= 0, "--val-docs must be >= 0"),
+            (self.val_max_rows >= 2, "--val-max-rows must be >= 2 (one row per task)"),
             (self.workers >= 1, "--workers must be >= 1"),
             (self.msr_lambda > 0, "--msr-lambda must be > 0 (the paper's lambda is in (0, 1))"),
         ]
@@ -439,6 +441,9 @@ def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
             wrote = False
             for task in TASKS:
                 for row in res["rows"][task]:
+                    if split == "val" and writers[(split, task)].count >= cfg.val_max_rows // 2:
+                        sample_drops[f"{task}_val_over_max_rows"] += 1
+                        continue
                     row["extra_info"]["index"], row["extra_info"]["split"] = index, split
                     index += 1
                     hist[row["extra_info"]["prompt_tokens"]] += 1

@@ -58,6 +58,12 @@ def _add_build(sub) -> None:
     p.add_argument("--min-target-chars", type=int, default=20, help="shorter sentences are never targets (20)")
     p.add_argument("--max-targets-per-doc", type=int, default=0, help="sample at most N targets per doc (0=all)")
     p.add_argument("--val-docs", type=int, default=100, help="documents held out for validation (100)")
+    p.add_argument(
+        "--val-max-rows",
+        type=int,
+        default=4000,
+        help="validation rows at most, half ASR and half MSR; verl sends all of validation at once (4000)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1, help="processes on this machine (1)")
     p.add_argument("--msr-lambda", type=float, default=0.5, help="MSR weight λ recorded for the mixture (0.5)")

@@ -95,7 +95,14 @@ def main(config):
 
     auto_set_device(config)
     validate_config(config=config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config))
-    rlpt_options(config)  # fail here, not in a Ray actor, on a bad data.rlpt setting
+    options = rlpt_options(config)  # fail here, not in a Ray actor, on a bad data.rlpt setting
+    from .task_weights import lambda_problems_of
+
+    problems = lambda_problems_of(config)  # before any rollout, not at step 1
+    if problems and options["lambda_mode"] == "weight":
+        raise ValueError("data.rlpt.lambda_mode=weight cannot make λ exact: " + "; ".join(problems))
+    for problem in problems:
+        logger.warning("RLPT: %s", problem)
     if not config.trainer.use_v1:
         raise ValueError("rlpt_verl.main_ppo runs verl's v1 trainer: set trainer.use_v1=true (the default)")
     run_ppo(config, task_runner_class=RLPTTaskRunner)

@@ -85,31 +85,18 @@ def check_config(cfg) -> list[str]:
     custom = data.get("custom_cls") or {}
     rlpt_data = data.get("rlpt") or {}
     lambda_mode = rlpt_data.get("lambda_mode", "mix")
-    loss_agg = cfg.actor_rollout_ref.actor.get("loss_agg_mode")
-    if lambda_mode not in ("mix", "weight"):
-        problems.append(f"data.rlpt.lambda_mode={lambda_mode}: use mix or weight")
-    elif lambda_mode == "weight":
-        from .task_weights import SEQUENCE_MODES, TOKEN_MODES
+    from .task_weights import lambda_problems_of
 
-        if loss_agg not in SEQUENCE_MODES + TOKEN_MODES:
-            problems.append(
-                f"data.rlpt.lambda_mode=weight has no exact weights for actor.loss_agg_mode={loss_agg}: "
-                f"use one of {', '.join(SEQUENCE_MODES + TOKEN_MODES)}"
-            )
-        if cfg.trainer.v1.get("trainer_mode", "sync") != "sync":
-            problems.append("data.rlpt.lambda_mode=weight needs trainer.v1.trainer_mode=sync")
-    if custom.get("name") == "RLPTMixtureDataset" and lambda_mode != "weight":
-        if loss_agg != "seq-mean-token-mean":
-            problems.append(
-                f"λ is not exact: actor.loss_agg_mode={loss_agg}; the per-batch ASR:MSR mix weighs J_MSR by λ only "
-                "with seq-mean-token-mean (or set data.rlpt.lambda_mode=weight and run python -m rlpt_verl.main_ppo)"
-            )
+    problems.extend(lambda_problems_of(cfg))
+    if lambda_mode == "weight" and cfg.trainer.v1.get("trainer_mode", "sync") != "sync":
+        problems.append("data.rlpt.lambda_mode=weight needs trainer.v1.trainer_mode=sync")
     if custom.get("name") == "RLPTMixtureDataset":
         if data.get("shuffle"):
             problems.append("data.shuffle=true reorders the mixture dataset's batches: set data.shuffle=false")
         gen = data.get("gen_batch_size")
         if gen not in (None, data.train_batch_size):
             problems.append(f"data.gen_batch_size={gen} differs from data.train_batch_size: batches no longer hold λ")
+    problems.extend(_run_problems(cfg))
 
     problems.extend(_reward_problems(cfg))
     msr_lambda = rlpt_data.get("msr_lambda")
@@ -123,6 +110,7 @@ def check_config(cfg) -> list[str]:
     ]
     problems.extend(_data_problems(cfg, [f for f in _files(data.get("train_files")) if f not in missing]))
     problems.extend(_data_problems(cfg, [f for f in _files(data.get("val_files")) if f not in missing], train=False))
+    problems.extend(_val_problems(cfg, [f for f in _files(data.get("val_files")) if f not in missing]))
     if missing:
         problems.append(
             f"data files not found: {', '.join(missing)} (build them with `rlpt build`, or `rlpt build-rpt` for RPT)"
@@ -148,6 +136,78 @@ def check_config(cfg) -> list[str]:
                 f"set data.max_prompt_length={built}"
             )
     return problems
+
+
+def _run_problems(cfg) -> list[str]:
+    """What only shows on the cluster: sizes that do not divide, and a run that never saves or validates."""
+    problems = []
+    trainer = cfg.trainer
+    if not (trainer.get("save_freq") or 0) > 0:
+        problems.append(
+            f"trainer.save_freq={trainer.get('save_freq')}: this run never saves a checkpoint (no weights at the end, "
+            "nothing to resume or to start RLVR from); set trainer.save_freq=50"
+        )
+    if not (trainer.get("test_freq") or 0) > 0:
+        problems.append(
+            f"trainer.test_freq={trainer.get('test_freq')}: validation runs only before step 1; set it to 50"
+        )
+    if trainer.get("total_training_steps") is None and (trainer.get("total_epochs") or 0) > 5:
+        problems.append(
+            f"no step budget: trainer.total_training_steps is unset and total_epochs={trainer.total_epochs}; set "
+            "trainer.total_training_steps"
+        )
+    world = int(trainer.n_gpus_per_node) * int(trainer.nnodes)
+    actor = cfg.actor_rollout_ref.actor
+    if actor.get("strategy") == "megatron":
+        meg = actor.get("megatron") or {}
+        names = ("tensor_model_parallel_size", "pipeline_model_parallel_size", "context_parallel_size")
+        model_parallel = 1
+        for name in names:
+            model_parallel *= int(meg.get(name) or 1)
+    else:
+        model_parallel = int(actor.get("ulysses_sequence_parallel_size") or 1)
+    if world % model_parallel:
+        return problems + [f"{world} training GPUs do not divide into model-parallel groups of {model_parallel}"]
+    dp = world // model_parallel
+    n = int(cfg.actor_rollout_ref.rollout.n)
+    sizes = (
+        ("data.train_batch_size", cfg.data.train_batch_size),
+        ("actor.ppo_mini_batch_size", actor.ppo_mini_batch_size),
+    )
+    for name, size in sizes:
+        if (int(size) * n) % dp:
+            problems.append(
+                f"{name}={size} x rollout.n={n} = {int(size) * n} rows do not divide across the data-parallel size "
+                f"{dp} ({world} GPUs / model parallel {model_parallel}): verl asserts at the first update; use a "
+                "GPU count that divides it (e.g. 4 or 8)"
+            )
+    tp = int(cfg.actor_rollout_ref.rollout.get("tensor_model_parallel_size") or 1)
+    if world % tp:
+        problems.append(f"rollout.tensor_model_parallel_size={tp} does not divide the {world} training GPUs")
+    return problems
+
+
+def _val_problems(cfg, files: list[str]) -> list[str]:
+    """Validation rows x samples must fit TransferQueue's storage (all of validation goes out at once)."""
+    import pyarrow.parquet as pq
+
+    rows = 0
+    for f in files:
+        if f.endswith(".parquet") and os.path.exists(f):
+            try:
+                rows += pq.ParquetFile(f).metadata.num_rows
+            except Exception:
+                continue
+    n = int(cfg.actor_rollout_ref.rollout.val_kwargs.get("n") or 1)
+    tq = cfg.get("transfer_queue") or {}
+    capacity = ((tq.get("backend") or {}).get("SimpleStorage") or {}).get("total_storage_size")
+    if capacity and rows * n > int(capacity):
+        return [
+            f"validation sends {rows} rows x val_kwargs.n={n} = {rows * n} samples at once, more than "
+            f"TransferQueue's total_storage_size {capacity}: rebuild with a smaller --val-max-rows, lower "
+            "val_kwargs.n, or raise transfer_queue.backend.SimpleStorage.total_storage_size"
+        ]
+    return []
 
 
 def _manager_class(cfg):

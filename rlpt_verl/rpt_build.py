@@ -71,7 +71,11 @@ class RPTBuildConfig:
             (self.continuation_tokens >= 1, "--continuation-tokens must be >= 1"),
             (self.val_docs >= 0, "--val-docs must be >= 0"),
             (self.window_tokens >= 2, "--window-tokens must be >= 2"),
-            (0 <= self.window_overlap < self.window_tokens, "--window-overlap must be >= 0 and < --window-tokens"),
+            (
+                1 <= self.window_overlap < self.window_tokens,
+                "--window-overlap must be >= 1 and < --window-tokens (with 0, a window's first position would be "
+                "scored without any context)",
+            ),
             (self.chunk_docs >= 1, "--chunk-docs must be >= 1"),
         ]
         for ok, message in checks:
@@ -142,6 +146,11 @@ class RPTDocumentBuilder:
                 continue
             if t < cfg.min_context_tokens:
                 out["dropped"]["short_context"] += 1
+                continue
+            next_token = doc.text[char : policy_ends[t]]
+            if next_token.count("{") != next_token.count("}"):
+                # \boxed{...} is read with matched braces: a token with a lone brace cannot be answered alone
+                out["dropped"]["unbalanced_brace"] += 1
                 continue
             candidates.append((p, char, t, h))
         if cfg.max_positions_per_doc and len(candidates) > cfg.max_positions_per_doc:

@@ -57,8 +57,8 @@ def plan_windows(n: int, window: int, overlap: int) -> list[tuple[int, int, int]
     >>> plan_windows(1, 4, 1)
     []
     """
-    if not 0 <= overlap < window:
-        raise ValueError(f"need 0 <= overlap < window, got overlap={overlap}, window={window}")
+    if not 1 <= overlap < window:  # a window's first token has no logits before it: it needs >= 1 of context
+        raise ValueError(f"need 1 <= overlap < window, got overlap={overlap}, window={window}")
     out, start = [], 0
     while n > 1:
         end = min(start + window, n)
@@ -92,8 +92,8 @@ class HFEntropyScorer:
         import torch
         from transformers import AutoModelForCausalLM
 
-        if not 0 <= overlap < window:
-            raise UserError(f"--window-overlap must be >= 0 and < --window-tokens ({window}), got {overlap}")
+        if not 1 <= overlap < window:
+            raise UserError(f"--window-overlap must be >= 1 and < --window-tokens ({window}), got {overlap}")
         if batch_tokens < window:
             raise UserError(f"--batch-tokens ({batch_tokens}) must be >= --window-tokens ({window})")
         self.window, self.overlap, self.batch_tokens, self.head_chunk = window, overlap, batch_tokens, head_chunk
@@ -217,6 +217,8 @@ class VLLMEntropyScorer:
                 "--proxy-backend vllm needs vLLM: pip install 'verl[vllm]' on a GPU machine, or use --proxy-backend hf"
             ) from None
         self.window, self.overlap = window, overlap
+        if not 1 <= overlap < window:
+            raise UserError(f"--window-overlap must be >= 1 and < --window-tokens ({window}), got {overlap}")
         self.llm = LLM(model=model_path, max_model_len=window + 1, **llm_kwargs)
         self.params = SamplingParams(max_tokens=1, prompt_logprobs=TOP_K)
 

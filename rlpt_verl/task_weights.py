@@ -83,3 +83,77 @@ def lambda_weights(
     total = mass["asr"] + mass["msr"]
     w = {"asr": total / ((1 + msr_lambda) * mass["asr"]), "msr": msr_lambda * total / ((1 + msr_lambda) * mass["msr"])}
     return TaskWeights([w[t] if t else 1.0 for t in tasks], w["asr"], w["msr"], True, rows["asr"], rows["msr"])
+
+
+def lambda_problems(
+    lambda_mode: str,
+    loss_agg_mode: str,
+    train_batch_size: int,
+    ppo_mini_batch_size: int,
+    policy_loss_mode: str = "vanilla",
+    loss_scale_factor: float | None = None,
+) -> list[str]:
+    """Why J = J_ASR + λ·J_MSR would not be exact with these settings (empty when it is).
+
+    Both modes need one optimizer step per training step (the λ mix, or the weights, hold for the whole
+    batch, not for a part of it) and verl's default clipped policy loss (positively homogeneous in the
+    advantage). ``mix`` weighs tasks by batch composition, exact only when every sequence weighs the same
+    (``seq-mean-token-mean``); ``weight`` supports the modes above, and ``seq-mean-token-sum-norm`` only with
+    a fixed ``loss_scale_factor`` (else verl divides each micro-batch by its own padded length).
+
+    >>> lambda_problems("mix", "seq-mean-token-mean", 512, 512)
+    []
+    >>> lambda_problems("weight", "seq-mean-token-sum-norm", 512, 128)[0][:60]
+    'actor.ppo_mini_batch_size=128 splits each step into 4 optimi'
+    """
+    problems = []
+    if lambda_mode not in ("mix", "weight"):
+        return [f"data.rlpt.lambda_mode={lambda_mode}: use mix or weight"]
+    if ppo_mini_batch_size != train_batch_size:
+        problems.append(
+            f"actor.ppo_mini_batch_size={ppo_mini_batch_size} splits each step into "
+            f"{max(1, train_batch_size // max(1, ppo_mini_batch_size))} optimizer steps: λ holds for the whole batch, "
+            f"not for each part; set it to data.train_batch_size={train_batch_size} (on-policy, as the paper)"
+        )
+    if policy_loss_mode != "vanilla":
+        problems.append(
+            f"actor.policy_loss.loss_mode={policy_loss_mode}: the exact λ assumes verl's default clipped loss "
+            "(vanilla), which scales with the advantage"
+        )
+    if lambda_mode == "mix" and loss_agg_mode != "seq-mean-token-mean":
+        problems.append(
+            f"λ is not exact: actor.loss_agg_mode={loss_agg_mode}; the per-batch ASR:MSR mix weighs J_MSR by λ only "
+            "with seq-mean-token-mean (or set data.rlpt.lambda_mode=weight and run python -m rlpt_verl.main_ppo)"
+        )
+    if lambda_mode == "weight" and loss_agg_mode not in SEQUENCE_MODES + TOKEN_MODES:
+        problems.append(
+            f"data.rlpt.lambda_mode=weight has no exact weights for actor.loss_agg_mode={loss_agg_mode}: "
+            f"use one of {', '.join(SEQUENCE_MODES + TOKEN_MODES)}"
+        )
+    if lambda_mode == "weight" and loss_agg_mode == "seq-mean-token-sum-norm" and not loss_scale_factor:
+        problems.append(
+            "actor.loss_agg_mode=seq-mean-token-sum-norm is exact under the λ weights only with a fixed "
+            "actor.loss_scale_factor (e.g. data.max_response_length); unset, verl divides each micro-batch "
+            "by its own padded length"
+        )
+    return problems
+
+
+def lambda_problems_of(config) -> list[str]:
+    """:func:`lambda_problems` for a composed verl config that uses the RLPT mixture dataset or weight mode."""
+    data = config.data
+    rlpt = data.get("rlpt") or {}
+    mode = str(rlpt.get("lambda_mode", "mix"))
+    custom = data.get("custom_cls") or {}
+    if mode == "mix" and custom.get("name") != "RLPTMixtureDataset":
+        return []
+    actor = config.actor_rollout_ref.actor
+    policy_loss = actor.get("policy_loss") or {}
+    return lambda_problems(
+        mode,
+        str(actor.get("loss_agg_mode")),
+        int(data.train_batch_size),
+        int(actor.ppo_mini_batch_size),
+        str(policy_loss.get("loss_mode", "vanilla")),
+        actor.get("loss_scale_factor"),
+    )

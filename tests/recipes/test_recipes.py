@@ -119,20 +119,32 @@ def test_main_ppo_cfg_job_exits_0(config_path):
     ],
 )
 def test_launch_scripts_compose_and_take_overrides_last(script, model, tp):
-    p = subprocess.run(
-        ["bash", os.path.join(REPO, "recipes", script), "data.train_batch_size=256", "--cfg", "job"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHON": sys.executable},
-    )
+    def launch(*args, **env):
+        return subprocess.run(
+            ["bash", os.path.join(REPO, "recipes", script), *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "PYTHON": sys.executable, **env},
+        )
+
+    # one node, two jobs: the judge on this host (serve_judge.sh, GPUs 4-7), the policy on GPUs 0-3
+    p = launch("data.train_batch_size=256", "--cfg", "job", RLPT_SFT_CHECKPOINT="/ckpt/sft/hf")
     assert p.returncode == 0, p.stderr[-2000:]
     job = yaml.safe_load(p.stdout)
-    assert job["actor_rollout_ref"]["model"]["path"] == model
+    assert job["actor_rollout_ref"]["model"]["path"] == "/ckpt/sft/hf"  # the cold-start SFT checkpoint
     assert job["actor_rollout_ref"]["rollout"]["tensor_model_parallel_size"] == tp
-    assert job["trainer"]["n_gpus_per_node"] == 8
+    assert job["trainer"]["n_gpus_per_node"] == 4
     assert job["data"]["train_batch_size"] == 256  # the caller's override wins
     assert job["actor_rollout_ref"]["actor"]["ppo_mini_batch_size"] == "${data.train_batch_size}"  # on-policy kept
+    # the judge on its own node: all 8 GPUs train
+    p = launch("--cfg", "job", RLPT_SFT_CHECKPOINT="/ckpt/sft/hf", RLPT_JUDGE_URL="http://judge-node:8000/v1")
+    assert p.returncode == 0 and yaml.safe_load(p.stdout)["trainer"]["n_gpus_per_node"] == 8
+    # printing only: the base model stands in; a real launch without the SFT checkpoint is refused
+    p = launch("--cfg", "job")
+    assert p.returncode == 0 and yaml.safe_load(p.stdout)["actor_rollout_ref"]["model"]["path"] == model
+    p = launch("trainer.total_training_steps=1")
+    assert p.returncode == 2 and "set RLPT_SFT_CHECKPOINT to the cold-start SFT checkpoint" in p.stderr
 
 
 @pytest.fixture(scope="module")

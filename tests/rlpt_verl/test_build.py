@@ -216,6 +216,18 @@ def test_judge_references_are_capped_by_tokens(tmp_path, tokenizer_dir):
     assert report["references_capped"]["asr"] >= 1 and capped
 
 
+def test_validation_rows_are_capped(tmp_path, built):
+    """verl sends all of validation at once: --val-max-rows bounds it (half per task), drops are counted."""
+    cfg = BuildConfig(**{**built["cfg"].__dict__, "output": str(tmp_path / "capped"), "val_max_rows": 10})
+    report = run_build(cfg, quiet=True)
+    full = built["report"]
+    assert report["samples"]["val_asr"] == 5 == report["samples"]["val_msr"]
+    assert report["samples"]["train_asr"] == full["samples"]["train_asr"]  # training is untouched
+    for task in ("asr", "msr"):
+        over = report["samples_dropped"][f"{task}_val_over_max_rows"]
+        assert over == full["samples"][f"val_{task}"] - 5 > 0
+
+
 def rlpt(*args, **kw):
     return subprocess.run([sys.executable, "-m", "rlpt_verl.cli", *args], capture_output=True, text=True, **kw)
 

@@ -171,3 +171,100 @@ def test_doctor_catches_empty_and_mismatched_data(built, rpt_built, tmp_path):
         "data.max_prompt_length=512",
     )
     assert p.returncode == 1 and "unknown rpt reward setting(s) ['rpt_require_think_ends']" in p.stderr
+
+
+def test_every_shipped_recipe_passes_doctor_with_its_data(built, rpt_built, tmp_path):
+    """No problem on any shipped recipe pointed at matching data (math data for RLVR: a tiny real file)."""
+    from rlpt_verl.recipe_check import check_config, compose_recipe
+
+    for name in (
+        "rlpt_grpo_fsdp",
+        "rlpt_grpo_megatron",
+        "rlpt_grpo_fsdp_managed_judge",
+        "rlpt_grpo_megatron_managed_judge",
+    ):
+        assert check_config(compose_recipe(name, rlpt_files(built))) == [], name
+    r = rpt_built["dir"]
+    rpt = [
+        f"data.train_files={r}/train.parquet",
+        f"data.val_files=[{r}/val_easy.parquet]",
+        "data.max_prompt_length=512",
+    ]
+    assert check_config(compose_recipe("rpt_grpo_fsdp", rpt)) == []
+
+
+@pytest.mark.parametrize(
+    "recipe, overrides, message",
+    [
+        # 1. 512 x 8 rows across 6 data-parallel ranks: verl asserts at the first update
+        (
+            "rlpt_grpo_fsdp_managed_judge",
+            ["trainer.n_gpus_per_node=6"],
+            "do not divide across the data-parallel size 6",
+        ),
+        (
+            "rlpt_grpo_fsdp",
+            [
+                "trainer.n_gpus_per_node=8",
+                "actor_rollout_ref.rollout.n=3",
+                "actor_rollout_ref.actor.ppo_mini_batch_size=100",
+            ],
+            "actor.ppo_mini_batch_size=100 x rollout.n=3 = 300 rows do not divide",
+        ),
+        (
+            "rlpt_grpo_megatron",
+            ["trainer.n_gpus_per_node=8", "actor_rollout_ref.actor.megatron.tensor_model_parallel_size=3"],
+            "8 training GPUs do not divide into model-parallel groups of 3",
+        ),
+        # 3. a run that never saves or validates
+        ("rlpt_grpo_fsdp", ["trainer.save_freq=-1"], "this run never saves a checkpoint"),
+        ("rpt_grpo_fsdp", ["trainer.test_freq=-1"], "validation runs only before step 1"),
+        # 6. λ exact only with one optimizer step per step and verl's default loss; 8. sum-norm needs a scale
+        ("rlpt_grpo_fsdp", ["actor_rollout_ref.actor.ppo_mini_batch_size=128"], "splits each step into 4 optimizer"),
+        ("rlpt_grpo_fsdp", ["actor_rollout_ref.actor.policy_loss.loss_mode=gspo"], "loss_mode=gspo"),
+        (
+            "rlpt_grpo_fsdp",
+            ["data.rlpt.lambda_mode=weight", "actor_rollout_ref.actor.loss_agg_mode=seq-mean-token-sum-norm"],
+            "seq-mean-token-sum-norm is exact under the λ weights only with a fixed actor.loss_scale_factor",
+        ),
+        # 7. validation larger than TransferQueue's storage
+        ("rlpt_grpo_fsdp", ["transfer_queue.backend.SimpleStorage.total_storage_size=100"], "more than TransferQueue"),
+    ],
+)
+def test_doctor_catches_run_breaking_settings(built, rpt_built, recipe, overrides, message):
+    from rlpt_verl.recipe_check import check_config, compose_recipe
+
+    if recipe == "rpt_grpo_fsdp":
+        r = rpt_built["dir"]
+        files = [
+            f"data.train_files={r}/train.parquet",
+            f"data.val_files=[{r}/val_easy.parquet]",
+            "data.max_prompt_length=512",
+        ]
+    else:
+        files = rlpt_files(built)
+    problems = check_config(compose_recipe(recipe, files + overrides))
+    assert any(message in p for p in problems), problems
+
+
+def test_weight_mode_rejects_inexact_settings_before_any_rollout(built):
+    """`python -m rlpt_verl.main_ppo` fails at start-up (no Ray, no rollout) instead of at step 1."""
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rlpt_verl.main_ppo",
+            "--config-path=pkg://rlpt_verl.recipes",
+            "--config-name=rlpt_grpo_fsdp",
+            *rlpt_files(built),
+            "data.rlpt.lambda_mode=weight",
+            "actor_rollout_ref.actor.loss_agg_mode=seq-mean-token-sum-norm",
+            "actor_rollout_ref.model.path=x",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert p.returncode != 0
+    assert "data.rlpt.lambda_mode=weight cannot make λ exact" in p.stderr and "loss_scale_factor" in p.stderr
+    assert "ray.init" not in p.stderr.lower() and "Started a local Ray" not in p.stderr

@@ -111,6 +111,16 @@ def test_report_accounts_for_every_document_and_position(rpt_built):
     assert on_disk["samples"] == rep["samples"] and not math.isnan(rep["_seconds"])
 
 
+def test_positions_whose_next_token_has_a_lone_brace_are_skipped(rpt_built):
+    """\\boxed{} is read with matched braces, so a next token "{" or "}" alone could never score: such
+    positions (common in LaTeX maths) are dropped and counted, never written."""
+    for name in FILES:
+        for r in pq.read_table(os.path.join(rpt_built["dir"], f"{name}.parquet")).to_pylist():
+            token = r["extra_info"]["next_token"]
+            assert token.count("{") == token.count("}"), token
+    assert rpt_built["report"]["positions"]["dropped"].get("unbalanced_brace", 0) > 0  # champ solutions have them
+
+
 def test_deterministic_and_seeded(rpt_built, tmp_path):
     cfg = rpt_built["cfg"]
     again = tmp_path / "again"
@@ -139,7 +149,8 @@ def rlpt(*args, **kw):
     [
         (["--proxy-model", "{tmp}/nope"], "--proxy-model '{tmp}/nope' is not a folder"),
         (["--proxy-model", "{tmp}"], "cannot load the tokenizer of --proxy-model"),
-        (["--window-overlap", "2000"], "--window-overlap must be >= 0 and < --window-tokens"),
+        (["--window-overlap", "2000"], "--window-overlap must be >= 1 and < --window-tokens"),
+        (["--window-overlap", "0"], "--window-overlap must be >= 1"),
         (["--template", "v9"], "invalid choice: 'v9'"),
         (["--max-prompt-tokens", "40"], "leaves no room for context"),
         (["--entropy-threshold", "99"], "no training rows from"),
