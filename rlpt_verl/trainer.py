@@ -6,9 +6,14 @@ reads in several places.
 
 - ``_compute_metrics``: verl's metrics, plus :func:`task_metrics.task_metrics` from the step's rows in
   the TransferQueue (data source, sequence reward, response length and the reward manager's extra info).
-- ``_compute_advantage``: verl's advantages; then, with ``data.rlpt.lambda_mode=weight``, each row's
-  advantages are scaled by its task weight (:mod:`task_weights`) so the step's loss is exactly
-  (J_ASR + λ·J_MSR)/(1+λ) for ``actor.loss_agg_mode``.
+- ``_compute_advantage``: first the missing-samples check (below); verl's advantages; then, with
+  ``data.rlpt.lambda_mode=weight``, each row's advantages are scaled by its task weight (:mod:`task_weights`)
+  so the step's loss is exactly (J_ASR + λ·J_MSR)/(1+λ) for ``actor.loss_agg_mode``.
+- Missing samples: verl 0.9.1's agent loop only logs an exception from a rollout or a reward manager (the
+  judge's "looks down" error included), drops that sample and pads the batch (``is_padding``), and the
+  step trains on the rest. The trainer counts real rows against ``train_batch_size`` x ``rollout.n``
+  (``rlpt/rollout/missing_samples``, ``missing_share``) and stops before the update when more than
+  ``data.rlpt.max_missing_share`` (0.05) are missing, naming the judge.
 """
 
 from __future__ import annotations
@@ -27,6 +32,27 @@ from .task_weights import lambda_weights
 logger = logging.getLogger(__name__)
 LAMBDA_MODES = ("mix", "weight")
 ENV_FLAG = "RLPT_VERL_TRAINER"  # set while this trainer runs: the dataset refuses weight mode without it
+MAX_MISSING_SHARE = 0.05
+
+
+class MissingSamplesError(RuntimeError):
+    """Too many samples of a step were dropped by verl (their rollout or reward raised)."""
+
+
+def judge_hint(config) -> str:
+    """Where the `rlpt` judge of ``config`` is, for error messages ("" for other reward managers)."""
+    reward = config.get("reward") or {}
+    manager = reward.get("reward_manager") or {}
+    if manager.get("name") not in ("rlpt", "RLPTRewardManager"):
+        return ""
+    if (reward.get("reward_model") or {}).get("enable"):
+        model = reward.reward_model.get("model_path")
+        return f"the verl-managed rlpt judge ({model}) is the usual cause: check its replicas' logs"
+    kwargs = reward.get("reward_kwargs") or {}
+    return (
+        f"the rlpt judge at {kwargs.get('judge_base_url')} (model {kwargs.get('judge_model')}) is the usual cause: "
+        "a judge that looks down raises in every reward worker"
+    )
 
 
 def rlpt_options(config) -> dict:
@@ -66,8 +92,31 @@ class RLPTTrainer(PPOTrainerSync):
             self._rlpt = rlpt_options(self.config)
         return self._rlpt
 
+    # -- missing samples -----------------------------------------------------------------------
+    def check_missing_samples(self, batch, metrics: dict) -> None:
+        """Count the step's real rows against the batch verl asked for; raise before the update when too
+        many are missing (verl dropped them: their rollout or reward raised)."""
+        cfg = self.config
+        expected = int(cfg.data.train_batch_size) * int(cfg.actor_rollout_ref.rollout.n)
+        real = sum(not pad for pad in _padding(batch))
+        missing = max(0, expected - real)
+        share = missing / expected if expected else 0.0
+        metrics["rlpt/rollout/missing_samples"] = float(missing)
+        metrics["rlpt/rollout/missing_share"] = share
+        limit = float((cfg.data.get("rlpt") or {}).get("max_missing_share", MAX_MISSING_SHARE))
+        if share > limit:
+            hint = judge_hint(cfg)
+            raise MissingSamplesError(
+                f"step {getattr(self, 'global_steps', '?')}: {missing} of {expected} samples are missing "
+                f"({share:.0%}, more than data.rlpt.max_missing_share={limit}): verl 0.9.1 drops a sample whose "
+                "rollout or reward raised (the errors are in the agent-loop workers' logs) and trains on the "
+                f"rest. {hint + '. ' if hint else ''}Stopping before the update; fix it and re-run the same "
+                "command to resume from the last checkpoint"
+            )
+
     # -- λ weight mode ------------------------------------------------------------------------
     def _compute_advantage(self, batch, metrics: dict):
+        self.check_missing_samples(batch, metrics)
         batch = super()._compute_advantage(batch, metrics)
         if self.rlpt["lambda_mode"] == "weight":
             self._apply_lambda_weights(batch, metrics)
