@@ -100,7 +100,15 @@ def main() -> None:
     from verl.experimental.reward_loop.reward_loop import RewardLoopManager, RewardLoopWorker
 
     with LocalJudgeServer(model_dir) as server:
-        settings = {"judge_base_url": server.url, "judge_model": server.model, "judge_concurrency": args.concurrency}
+        # SmolLM2 never answers "Score: 0/1": without judge_down_fraction=1 the manager (rightly) stops as soon
+        # as most replies are unparsable; this benchmark measures transport overhead, not the judge
+        settings = {
+            "judge_base_url": server.url,
+            "judge_model": server.model,
+            "judge_concurrency": args.concurrency,
+            "judge_initial_concurrency": args.concurrency,
+            "judge_down_fraction": 1.0,
+        }
         # (1) raw client, then (2) the manager, on the same prompts (fresh predictions so no cache helps).
         # Interleaved rounds (raw, manager, raw, manager) with fresh predictions each time; best of each.
         ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
