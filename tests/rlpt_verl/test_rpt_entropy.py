@@ -21,7 +21,7 @@ WINDOW, OVERLAP = 64, 16
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 5, 64, 65, 100, 113, 500])
-@pytest.mark.parametrize(("window", "overlap"), [(64, 16), (8, 0), (8, 7)])
+@pytest.mark.parametrize(("window", "overlap"), [(64, 16), (8, 1), (8, 7)])
 def test_windows_score_every_position_once_with_enough_left_context(n, window, overlap):
     owned = []
     for start, end, own_from in plan_windows(n, window, overlap):
@@ -29,6 +29,12 @@ def test_windows_score_every_position_once_with_enough_left_context(n, window, o
         assert own_from == 1 or own_from - start >= overlap  # at least `overlap` tokens of context
         owned.extend(range(own_from, end))
     assert owned == list(range(1, n))
+
+
+def test_overlap_0_is_rejected():
+    """With no overlap a window's first position would be owned by a window that has no logit before it."""
+    with pytest.raises(ValueError, match="need 1 <= overlap < window"):
+        plan_windows(100, 8, 0)
 
 
 def test_top_k_entropy_is_the_renormalised_top_16():
