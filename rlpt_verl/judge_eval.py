@@ -168,7 +168,8 @@ def run_judge_eval(
             done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for t in pending:
                 t.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            if pending:  # bounded: a case that ignores its cancellation must not hold the report back
+                await asyncio.wait(pending, timeout=30)
             for t in done:
                 e = t.exception()
                 if isinstance(e, JudgeConfigError):

@@ -201,7 +201,8 @@ class _Gate:
                     clock.start(now)
                 if clock.deadline is not None and now >= clock.deadline:
                     raise TimeoutError
-                wait = clock.deadline - now if clock.deadline is not None else 3600.0
+                # re-check at least every second: a missed notify or a swallowed cancel never waits for long
+                wait = min(1.0, clock.deadline - now) if clock.deadline is not None else 1.0
                 if self.open:
                     if not self.probing and now >= self.open_until:
                         self.probing = True
