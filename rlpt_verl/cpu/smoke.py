@@ -1,0 +1,90 @@
+"""The command line of a one-step smoke run of a recipe on the CPU platform, and how to read its result.
+
+Two kinds of overrides, kept apart so a reader sees which is which:
+- ``CPU_OVERRIDES``: what a CPU needs whatever the recipe (no flash-attention, no vLLM sleep mode, fp32
+  because bf16 matmuls fall back to slow kernels on CPUs without AMX, eager vLLM, a smaller weight-sync
+  bucket for /dev/shm, logical GPUs for Ray's resource pools);
+- :func:`size_overrides`: the sizes (batch 2, n 2, short responses, one step, one GPU), nothing else.
+Everything else is the recipe as a user runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+CPU_OVERRIDES: tuple[str, ...] = (
+    "+actor_rollout_ref.model.override_config.attn_implementation=sdpa",
+    "+actor_rollout_ref.actor.fsdp_config.mixed_precision.param_dtype=fp32",
+    "actor_rollout_ref.actor.fsdp_config.use_torch_compile=false",
+    "actor_rollout_ref.rollout.dtype=float32",
+    "actor_rollout_ref.rollout.enforce_eager=true",
+    "actor_rollout_ref.rollout.free_cache_engine=false",
+    "+actor_rollout_ref.rollout.enable_sleep_mode=false",
+    "actor_rollout_ref.rollout.checkpoint_engine.update_weights_bucket_megabytes=512",
+    "ray_kwargs.ray_init.num_cpus=32",
+    "+ray_kwargs.ray_init.num_gpus=1",
+)
+
+CPU_ENV: dict[str, str] = {
+    "VERL_PLATFORM": "cpu",
+    "VLLM_CPU_KVCACHE_SPACE": "1",
+    "VLLM_CPU_OMP_THREADS_BIND": "nobind",
+    "TOKENIZERS_PARALLELISM": "false",
+    "HF_HUB_OFFLINE": "1",
+}
+
+
+def size_overrides(
+    model: str, out_dir: str, steps: int = 1, prompt_tokens: int = 256, response_tokens: int = 64
+) -> list[str]:
+    """Tiny sizes: 2 prompts x 2 samples, one mini-batch, one GPU's worth of everything, a checkpoint and
+    a validation at every step, metrics to ``out_dir/metrics.jsonl`` (verl's file logger)."""
+    return [
+        f"actor_rollout_ref.model.path={model}",
+        "data.train_batch_size=2",
+        f"data.max_prompt_length={prompt_tokens}",
+        f"data.max_response_length={response_tokens}",
+        "actor_rollout_ref.rollout.n=2",
+        "actor_rollout_ref.rollout.val_kwargs.n=1",
+        "actor_rollout_ref.actor.ppo_mini_batch_size=2",
+        "actor_rollout_ref.actor.ppo_max_token_len_per_gpu=2048",
+        "actor_rollout_ref.rollout.tensor_model_parallel_size=1",
+        f"actor_rollout_ref.rollout.max_model_len={prompt_tokens + response_tokens + 64}",
+        f"actor_rollout_ref.rollout.max_num_batched_tokens={prompt_tokens + response_tokens + 64}",
+        "actor_rollout_ref.rollout.max_num_seqs=8",
+        "actor_rollout_ref.rollout.agent.num_workers=1",
+        "reward.num_workers=1",
+        "trainer.n_gpus_per_node=1",
+        "trainer.nnodes=1",
+        f"trainer.total_training_steps={steps}",
+        "trainer.save_freq=1",
+        "trainer.test_freq=1",
+        "trainer.logger=[console,file]",
+        f"trainer.default_local_dir={os.path.join(out_dir, 'checkpoints')}",
+    ]
+
+
+def read_metrics(path: str) -> dict[int, dict[str, float]]:
+    """verl's file-logger JSON lines → {step: {metric: value}} (several lines of one step are merged)."""
+    steps: dict[int, dict[str, float]] = {}
+    with open(path) as f:
+        for line in f:
+            if line.strip():
+                row = json.loads(line)
+                steps.setdefault(int(row["step"]), {}).update(row["data"])
+    return steps
+
+
+def non_finite(metrics: dict[str, float], prefix: str) -> list[str]:
+    """Names under ``prefix`` whose values are not finite numbers.
+
+    >>> non_finite({"a/x": 1.0, "a/y": float("nan"), "b/z": float("inf")}, "a/")
+    ['a/y']
+    """
+    bad = []
+    for k, v in metrics.items():
+        if k.startswith(prefix) and not (isinstance(v, (int, float)) and math.isfinite(v)):
+            bad.append(k)
+    return bad
