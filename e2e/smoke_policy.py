@@ -3,8 +3,9 @@
 The papers start RL from a cold-start SFT model (RLPT arXiv 2509.19249 §3.3); so does ``make e2e``. The
 plain instruct model never writes the prediction tags or a boxed answer in a few dozen tokens, so every
 reward would be 0, every GRPO advantage 0 and the actor update a no-op that proves nothing. A few dozen
-steps of supervised training on rows of the built data (the gold answer, in each task's format) give
-responses whose rewards differ within a group. Deterministic for a seed; cached by the hash of its inputs.
+steps of supervised training on rows of the built data (the gold answer, in each task's format; every
+RLPT training row, so the first batch holds prompts it has seen) give responses whose rewards differ
+within a group. Deterministic for a seed; cached by the hash of its inputs.
 
 Usage: python e2e/smoke_policy.py MODEL_DIR OUT_DIR RLPT_DIR RPT_DIR MATH_DIR
 """
@@ -23,7 +24,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 PRED_OPEN, PRED_CLOSE = "<|startofprediction|>", "<|endofprediction|>"
-PER_FILE = 12
+PER_FILE = 4  # RPT and math rows; the RLPT files are used whole (e2e builds them small)
 MAX_ANSWER_TOKENS = 40
 EPOCHS = 3
 LR = 1e-4
@@ -33,7 +34,7 @@ def examples(rlpt_dir: str, rpt_dir: str, math_dir: str) -> list[tuple[list[dict
     """(chat messages, gold response in the task's format) for the first rows of each training file."""
     out = []
     for name in ("train_asr.parquet", "train_msr.parquet"):
-        for _, r in pd.read_parquet(os.path.join(rlpt_dir, name)).head(PER_FILE).iterrows():
+        for _, r in pd.read_parquet(os.path.join(rlpt_dir, name)).iterrows():
             out.append((list(r["prompt"]), f"{PRED_OPEN}{r['extra_info']['target']}{PRED_CLOSE}"))
     for _, r in pd.read_parquet(os.path.join(rpt_dir, "train.parquet")).head(PER_FILE).iterrows():
         gt = r["reward_model"]

@@ -4,7 +4,7 @@ Two kinds of overrides, kept apart so a reader sees which is which:
 - ``CPU_OVERRIDES``: what a CPU needs whatever the recipe (no flash-attention, no vLLM sleep mode, fp32
   because bf16 matmuls fall back to slow kernels on CPUs without AMX, eager vLLM, a smaller weight-sync
   bucket for /dev/shm, logical GPUs for Ray's resource pools);
-- :func:`size_overrides`: the sizes (batch 2, n 2, short responses, one step, one GPU), nothing else.
+- :func:`size_overrides`: the sizes (batch 4, n 2, short responses, one step, one GPU), nothing else.
 Everything else is the recipe as a user runs it.
 """
 
@@ -39,16 +39,16 @@ CPU_ENV: dict[str, str] = {
 def size_overrides(
     model: str, out_dir: str, steps: int = 1, prompt_tokens: int = 256, response_tokens: int = 64
 ) -> list[str]:
-    """Tiny sizes: 2 prompts x 2 samples, one mini-batch, one GPU's worth of everything, a checkpoint and
+    """Tiny sizes: 4 prompts x 2 samples (two groups per RLPT task), one mini-batch, one GPU's worth of everything, a checkpoint and
     a validation at every step, metrics to ``out_dir/metrics.jsonl`` (verl's file logger)."""
     return [
         f"actor_rollout_ref.model.path={model}",
-        "data.train_batch_size=2",
+        "data.train_batch_size=4",
         f"data.max_prompt_length={prompt_tokens}",
         f"data.max_response_length={response_tokens}",
         "actor_rollout_ref.rollout.n=2",
         "actor_rollout_ref.rollout.val_kwargs.n=1",
-        "actor_rollout_ref.actor.ppo_mini_batch_size=2",
+        "actor_rollout_ref.actor.ppo_mini_batch_size=4",
         "actor_rollout_ref.actor.ppo_max_token_len_per_gpu=2048",
         "actor_rollout_ref.rollout.tensor_model_parallel_size=1",
         f"actor_rollout_ref.rollout.max_model_len={prompt_tokens + response_tokens + 64}",

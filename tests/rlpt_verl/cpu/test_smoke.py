@@ -1,0 +1,38 @@
+"""The smoke step's command line: sizes and CPU overrides compose with every GRPO recipe, pass verl's own
+config validation, change nothing else a user set, and the metrics reader merges verl's file-logger lines."""
+
+import json
+
+import pytest
+
+from rlpt_verl.cpu.smoke import CPU_OVERRIDES, read_metrics, size_overrides
+
+from ...recipes.test_recipes import compose
+
+
+@pytest.mark.parametrize("name", ["rlpt_grpo_fsdp", "rpt_grpo_fsdp", "rlvr_grpo_fsdp"])
+def test_smoke_overrides_compose_and_validate(name, tokenizer_dir, tmp_path):
+    from omegaconf import OmegaConf
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.utils.config import validate_config
+
+    full = compose(name, [f"actor_rollout_ref.model.path={tokenizer_dir}"])
+    cfg = compose(name, [*size_overrides(tokenizer_dir, str(tmp_path)), *CPU_OVERRIDES])
+    OmegaConf.resolve(cfg)
+    validate_config(cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
+    a, r = cfg.actor_rollout_ref.actor, cfg.actor_rollout_ref.rollout
+    assert cfg.data.train_batch_size * r.n % cfg.trainer.n_gpus_per_node == 0 and a.ppo_mini_batch_size == 4
+    assert a.fsdp_config.mixed_precision.param_dtype == "fp32" and r.enable_sleep_mode is False
+    assert cfg.trainer.total_training_steps == 1 and cfg.trainer.save_freq == 1
+    # the recipe's own choices are untouched: algorithm, reward, optimiser, data files, sampling
+    assert cfg.algorithm == full.algorithm and cfg.reward.reward_manager == full.reward.reward_manager
+    assert a.optim == full.actor_rollout_ref.actor.optim and cfg.data.train_files == full.data.train_files
+    assert r.temperature == full.actor_rollout_ref.rollout.temperature
+    assert a.loss_agg_mode == full.actor_rollout_ref.actor.loss_agg_mode
+
+
+def test_read_metrics_merges_lines_of_a_step(tmp_path):
+    p = tmp_path / "m.jsonl"
+    rows = [{"step": 0, "data": {"val-core/x": 0.5}}, {"step": 1, "data": {"a": 1.0}}, {"step": 1, "data": {"b": 2}}]
+    p.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
+    assert read_metrics(str(p)) == {0: {"val-core/x": 0.5}, 1: {"a": 1.0, "b": 2}}
