@@ -46,12 +46,14 @@ def check(cond: bool, what: str) -> None:
     print(f"  ok: {what}")
 
 
-def sh(cmd: list[str], log: str | None = None, env: dict | None = None, timeout: float = 1800) -> int:
+def sh(
+    cmd: list[str], log: str | None = None, env: dict | None = None, timeout: float = 1800, cwd: str | None = None
+) -> int:
     print("$ " + " ".join(cmd), flush=True)
     t0 = time.perf_counter()
     with open(log, "w") if log else open(os.devnull, "w") as f:
         p = subprocess.run(
-            cmd, stdout=f if log else None, stderr=subprocess.STDOUT if log else None, env=env, timeout=timeout
+            cmd, stdout=f if log else None, stderr=subprocess.STDOUT if log else None, env=env, timeout=timeout, cwd=cwd
         )
     print(f"  exit {p.returncode} in {time.perf_counter() - t0:.0f} s" + (f" (log: {log})" if log else ""))
     return p.returncode
@@ -118,7 +120,7 @@ def train(name: str, recipe: str, out: str, policy: str, extra: list[str], env: 
     ]
     full_env = {**os.environ, **CPU_ENV, **env, "VERL_FILE_LOGGER_PATH": metrics}
     t0 = time.perf_counter()
-    code = sh(cmd, log=os.path.join(run_dir, "train.log"), env=full_env)
+    code = sh(cmd, log=os.path.join(run_dir, "train.log"), env=full_env, cwd=run_dir)  # Hydra writes outputs/ here
     subprocess.run([os.path.join(E2E_VENV, "bin", "ray"), "stop", "--force"], capture_output=True)
     for leftover in glob.glob("/dev/shm/psm_*") + glob.glob("/dev/shm/verl_weights_*"):
         try:
@@ -176,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown run(s) {unknown}; choose from {list(RUNS)}")
     if not os.path.exists(os.path.join(E2E_VENV, ".e2e-stamp")):
         ap.error(f"no CPU venv at {E2E_VENV}: run `bash e2e/setup_venv.sh` (or `make e2e`) first")
+    args.out = os.path.abspath(args.out)  # each training job runs in its own folder
     os.makedirs(args.out, exist_ok=True)
     t_all = time.perf_counter()
     base = assets.smollm2_dir(with_model=True)
