@@ -34,6 +34,18 @@ from rlpt_verl.cpu.smoke import CPU_ENV, CPU_OVERRIDES, non_finite, read_metrics
 
 E2E_VENV = os.environ.get("RLPT_E2E_VENV", os.path.join(assets.cache_dir(), "e2e-venv"))
 RUNS = ("rlpt", "resume", "rpt", "rlvr", "dead_judge")
+# metrics copied into summary.json (and docs/recipes.md): timings, rewards, the per-task and lambda metrics
+SHOWN = (
+    "timing_s/step",
+    "timing_s/gen",
+    "timing_s/update_actor",
+    "actor/grad_norm",
+    "actor/pg_loss",
+    "critic/score/mean",
+    "train-task/",
+    "rlpt/",
+    "val-core/",
+)
 
 
 class Failed(AssertionError):
@@ -101,9 +113,14 @@ def build_data(out: str, model: str) -> dict[str, str]:
     return dirs
 
 
-def train(name: str, recipe: str, out: str, policy: str, extra: list[str], env: dict, steps: int = 1) -> dict:
-    """One main_ppo job in the CPU venv; returns its exit code, wall time, metrics and log path."""
+def train(
+    name: str, recipe: str, out: str, policy: str, extra: list[str], env: dict, steps: int = 1, fresh: bool = True
+) -> dict:
+    """One main_ppo job in the CPU venv; returns its exit code, wall time, metrics and log path. ``fresh``
+    empties the run's folder first: the recipes resume from any checkpoint they find there."""
     run_dir = os.path.join(out, name)
+    if fresh:
+        shutil.rmtree(run_dir, ignore_errors=True)
     os.makedirs(run_dir, exist_ok=True)
     metrics = os.path.join(run_dir, "metrics.jsonl")
     if os.path.exists(metrics):
@@ -209,7 +226,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def record(name: str, run: dict, **extra) -> None:
         keep = {k: v for k, v in run.items() if k != "metrics"}
-        summary[name] = {**keep, **extra, "steps_logged": sorted(run["metrics"])}
+        last = run["metrics"][max(run["metrics"])] if run["metrics"] else {}
+        shown = {k: last[k] for k in sorted(last) if k.startswith(SHOWN)}
+        summary[name] = {**keep, **extra, "steps_logged": sorted(run["metrics"]), "last_step_metrics": shown}
         with open(os.path.join(args.out, "summary.json"), "w") as f:
             json.dump(summary, f, indent=1, sort_keys=True)
 
@@ -251,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             record("rlpt", run, judge_requests=calls, max_weight_delta=delta, grad_norm=grad)
         if "resume" in only:
             print("- rlpt_grpo_fsdp again, 2 steps: resumes from the step-1 checkpoint")
-            run = train("rlpt", "rlpt_grpo_fsdp", args.out, policy, rlpt_extra, judge_env, steps=2)
+            run = train("rlpt", "rlpt_grpo_fsdp", args.out, policy, rlpt_extra, judge_env, steps=2, fresh=False)
             m = require_step(run, "resume", step=2)
             check(1 not in run["metrics"], "resume: step 1 was not run again")
             with open(run["log"], errors="replace") as f:
