@@ -78,9 +78,9 @@ def build_data(out: str, model: str) -> dict[str, str]:
     shutil.rmtree(data, ignore_errors=True)
     os.makedirs(data)
     corpus = assets.pydoc_topics_jsonl(os.path.join(data, "pydoc_topics.jsonl"))  # Python's own docs
-    small = os.path.join(data, "pydoc_small.jsonl")  # 10 documents: few enough rows for the policy to learn
+    small = os.path.join(data, "pydoc_small.jsonl")  # a few documents: few enough rows for the policy to learn
     with open(corpus) as f, open(small, "w") as g:
-        g.writelines(f.readlines()[:10])
+        g.writelines(f.readlines()[:7])
     champ = os.path.join(data, "champ.jsonl")
     with open(champ, "w") as f:
         for p in assets.champ_problems()[:40]:
@@ -182,6 +182,28 @@ def weights_changed(policy: str, run_dir: str, step: int = 1) -> tuple[bool, flo
         if name in before and value.shape == before[name].shape:
             delta = max(delta, (value.float() - before[name].float()).abs().max().item())
     return delta > 0, delta
+
+
+def results_table(summary: dict) -> str:
+    """The markdown table docs/recipes.md shows: wall time, step time and what each run logged."""
+
+    def fmt(m: dict, key: str) -> str:
+        v = m.get(key)
+        return "–" if v is None else f"{v:.3g}"
+
+    lines = [
+        "| run | exit | wall (s) | step (s) | rollout (s) | update (s) | score | grad norm | metrics logged |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, r in summary.items():
+        m = r["last_step_metrics"]
+        groups = sorted({"/".join(k.split("/")[:2]) + "/*" for k in m if k.startswith(("train-task/", "rlpt/"))})
+        lines.append(
+            f"| {name} | {r['exit']} | {r['seconds']} | {fmt(m, 'timing_s/step')} | {fmt(m, 'timing_s/gen')} | "
+            f"{fmt(m, 'timing_s/update_actor')} | {fmt(m, 'critic/score/mean')} | {fmt(m, 'actor/grad_norm')} | "
+            f"{', '.join(groups) or '–'} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -314,6 +336,9 @@ def main(argv: list[str] | None = None) -> int:
         check(1 not in run["metrics"], "dead_judge: no update was made")
         check(dead in text and "judge" in text.lower(), f"dead_judge: the error names the judge at {dead}")
         record("dead_judge", run)
+    with open(os.path.join(args.out, "summary.md"), "w") as f:
+        f.write(results_table(summary))
+    print(results_table(summary))
     print(f"e2e passed in {time.perf_counter() - t_all:.0f} s; summary: {os.path.join(args.out, 'summary.json')}")
     return 0
 

@@ -3,9 +3,11 @@
 The papers start RL from a cold-start SFT model (RLPT arXiv 2509.19249 §3.3); so does ``make e2e``. The
 plain instruct model never writes the prediction tags or a boxed answer in a few dozen tokens, so every
 reward would be 0, every GRPO advantage 0 and the actor update a no-op that proves nothing. A few dozen
-steps of supervised training on rows of the built data (the gold answer, in each task's format; every
-RLPT training row, so the first batch holds prompts it has seen) give responses whose rewards differ
-within a group. Deterministic for a seed; cached by the hash of its inputs.
+steps of supervised training on rows of the built data give a policy that answers in each task's format.
+Every RLPT training row is taught twice, once with its whole target sentence and once cut to a third of
+it: a policy that learns only the gold answer wins every sample of a group (all rewards 1, advantages 0,
+no update: measured), while this one answers each prompt either way, so GRPO has something to learn
+(and the `rlpt` reward's too-short rule is exercised on real rollouts). Deterministic for a seed; cached by the hash of its inputs.
 
 Usage: python e2e/smoke_policy.py MODEL_DIR OUT_DIR RLPT_DIR RPT_DIR MATH_DIR
 """
@@ -35,7 +37,12 @@ def examples(rlpt_dir: str, rpt_dir: str, math_dir: str) -> list[tuple[list[dict
     out = []
     for name in ("train_asr.parquet", "train_msr.parquet"):
         for _, r in pd.read_parquet(os.path.join(rlpt_dir, name)).iterrows():
-            out.append((list(r["prompt"]), f"{PRED_OPEN}{r['extra_info']['target']}{PRED_CLOSE}"))
+            target = r["extra_info"]["target"]
+            out.append((list(r["prompt"]), f"{PRED_OPEN}{target}{PRED_CLOSE}"))
+            # the same prompt once more with a prediction cut short (which the reward scores 0: too_short):
+            # the policy then answers each prompt either way, so the rewards within a group differ
+            words = target.split()
+            out.append((list(r["prompt"]), f"{PRED_OPEN}{' '.join(words[: max(1, len(words) // 3)])}{PRED_CLOSE}"))
     for _, r in pd.read_parquet(os.path.join(rpt_dir, "train.parquet")).head(PER_FILE).iterrows():
         gt = r["reward_model"]
         first = gt["ground_truth"].encode()[: int(gt["token_byte_ends"][0])].decode("utf-8", "replace")
