@@ -7,7 +7,8 @@ steps of supervised training on rows of the built data give a policy that answer
 Every RLPT training row is taught twice, once with its whole target sentence and once cut to a third of
 it: a policy that learns only the gold answer wins every sample of a group (all rewards 1, advantages 0,
 no update: measured), while this one answers each prompt either way, so GRPO has something to learn
-(and the `rlpt` reward's too-short rule is exercised on real rollouts). Deterministic for a seed; cached by the hash of its inputs.
+(and the `rlpt` reward's too-short rule is exercised on real rollouts). Deterministic for a seed;
+cached by the hash of its inputs.
 
 Usage: python e2e/smoke_policy.py MODEL_DIR OUT_DIR RLPT_DIR RPT_DIR MATH_DIR
 """
@@ -28,7 +29,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 PRED_OPEN, PRED_CLOSE = "<|startofprediction|>", "<|endofprediction|>"
 PER_FILE = 4  # RPT and math rows; the RLPT files are used whole (e2e builds them small)
 MAX_ANSWER_TOKENS = 40
-EPOCHS = 3
+EPOCHS = 2
 LR = 1e-4
 
 
