@@ -39,8 +39,8 @@ CPU_ENV: dict[str, str] = {
 def size_overrides(
     model: str, out_dir: str, steps: int = 1, prompt_tokens: int = 256, response_tokens: int = 64
 ) -> list[str]:
-    """Tiny sizes: 4 prompts x 2 samples (two groups per RLPT task), one mini-batch, one GPU's worth of everything, a checkpoint and
-    a validation at every step, metrics to ``out_dir/metrics.jsonl`` (verl's file logger)."""
+    """Tiny sizes: 4 prompts x 2 samples, one mini-batch, one GPU's worth of everything, a checkpoint and a
+    validation at every step, metrics to ``out_dir/metrics.jsonl`` (verl's file logger)."""
     return [
         f"actor_rollout_ref.model.path={model}",
         "data.train_batch_size=4",
