@@ -9,6 +9,10 @@ import os
 
 from .patches import APPLIED  # noqa: F401
 
+# vLLM-CPU settings the rollout needs on a small machine (1 GB KV cache, no core pinning); a value already
+# in the environment wins. Used by the platform for the rollout processes and by the smoke command line.
+VLLM_CPU_DEFAULTS: dict[str, str] = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": "nobind"}
+
 
 def requested() -> bool:
     """True when this process asked for the CPU platform (``VERL_PLATFORM=cpu``)."""

@@ -165,10 +165,9 @@ class PlatformCPU(PlatformBase):
         return False
 
     def rollout_env_vars(self) -> dict[str, str]:
-        return {
-            "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"),
-            "VLLM_CPU_OMP_THREADS_BIND": os.environ.get("VLLM_CPU_OMP_THREADS_BIND", "nobind"),
-        }
+        from . import VLLM_CPU_DEFAULTS
+
+        return {k: os.environ.get(k, v) for k, v in VLLM_CPU_DEFAULTS.items()}
 
     def cudart(self) -> Any:
         return None

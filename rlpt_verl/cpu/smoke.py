@@ -14,6 +14,8 @@ import json
 import math
 import os
 
+from . import VLLM_CPU_DEFAULTS
+
 CPU_OVERRIDES: tuple[str, ...] = (
     "+actor_rollout_ref.model.override_config.attn_implementation=sdpa",
     "+actor_rollout_ref.actor.fsdp_config.mixed_precision.param_dtype=fp32",
@@ -29,8 +31,7 @@ CPU_OVERRIDES: tuple[str, ...] = (
 
 CPU_ENV: dict[str, str] = {
     "VERL_PLATFORM": "cpu",
-    "VLLM_CPU_KVCACHE_SPACE": "1",
-    "VLLM_CPU_OMP_THREADS_BIND": "nobind",
+    **VLLM_CPU_DEFAULTS,
     "TOKENIZERS_PARALLELISM": "false",
     "HF_HUB_OFFLINE": "1",
 }
