@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml Makefile
 install: $(STAMP)
 
 quickstart: install
-	$(PY) -m rlpt_verl.quickstart
+	$(PY) -m rlpt_verl.tools.quickstart
 
 lint: install
 	$(PY) -m ruff check .

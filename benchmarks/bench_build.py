@@ -26,7 +26,7 @@ import time
 import pyarrow.parquet as pq
 from _measure import run_measured
 
-from rlpt_verl import assets
+from rlpt_verl.tools import assets
 
 
 def corpus_docs() -> list[dict]:
@@ -81,7 +81,7 @@ def run_build(corpus: str, out: str, tokenizer: str, args) -> tuple[float, int]:
 def startup_seconds(tokenizer: str) -> float:
     """Interpreter + imports + tokenizer load, which the builder pays and the baseline does not."""
     code = (
-        "from rlpt_verl.build import DocumentBuilder, BuildConfig; "
+        "from rlpt_verl.tasks.rlpt import DocumentBuilder, BuildConfig; "
         f"DocumentBuilder(BuildConfig(inputs=(), output='', tokenizer={tokenizer!r}))"
     )
     t0 = time.perf_counter()
@@ -90,7 +90,7 @@ def startup_seconds(tokenizer: str) -> float:
 
 
 def baseline(out: str, tokenizer_dir: str) -> tuple[float, int]:
-    from rlpt_verl.prompt_meter import load_tokenizer
+    from rlpt_verl.tasks.prompt_meter import load_tokenizer
 
     tok = load_tokenizer(tokenizer_dir)
     texts = []

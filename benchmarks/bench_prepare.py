@@ -34,8 +34,8 @@ import tempfile
 
 from _measure import run_measured
 
-from rlpt_verl import assets
 from rlpt_verl.data_tools.dedup import shingles
+from rlpt_verl.tools import assets
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EDITS = (0.01, 0.02, 0.04, 0.06, 0.08, 0.12, 0.2, 0.3)

@@ -26,12 +26,12 @@ import time
 import aiohttp
 import pyarrow.parquet as pq
 
-from rlpt_verl import assets
-from rlpt_verl.build import BuildConfig, run_build
-from rlpt_verl.local_judge import LocalJudgeServer
-from rlpt_verl.prompt_meter import load_tokenizer
 from rlpt_verl.reward.loop import make_batch, per_sample, reward_config
 from rlpt_verl.reward.prefix_judge import judge_prompt, parse_verdict, precheck
+from rlpt_verl.tasks.prompt_meter import load_tokenizer
+from rlpt_verl.tasks.rlpt import BuildConfig, run_build
+from rlpt_verl.tools import assets
+from rlpt_verl.tools.local_judge import LocalJudgeServer
 
 OPEN, CLOSE = "<|startofprediction|>", "<|endofprediction|>"
 

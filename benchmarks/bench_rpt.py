@@ -23,9 +23,9 @@ import time
 
 import torch
 
-from rlpt_verl import assets
-from rlpt_verl.prompt_meter import load_tokenizer
-from rlpt_verl.rpt_entropy import HFEntropyScorer, plan_windows, top_k_entropy
+from rlpt_verl.tasks.prompt_meter import load_tokenizer
+from rlpt_verl.tasks.rpt_entropy import HFEntropyScorer, plan_windows, top_k_entropy
+from rlpt_verl.tools import assets
 
 
 def corpus(tokenizer, budget: int) -> list[list[int]]:

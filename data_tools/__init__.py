@@ -1,7 +1,10 @@
-"""Corpus preparation steps (installed as ``rlpt_verl.data_tools``, never as top-level ``data_tools``).
+"""Corpus preparation (`rlpt prepare`; installed as ``rlpt_verl.data_tools``, never as top-level ``data_tools``).
 
-Each step is a small class with one job that streams :class:`Document` objects and counts what it
-forwards and drops, by reason, in the style of HF datatrove's pipeline steps.
+What is here, honestly: readers that stream :class:`Document` objects and count what they drop by reason
+(:class:`StepStats`); one pure function per stage (``normalize_text``, ``filter_reason``, ``signature`` and
+``cluster``, ``mask_pii``, ``EvalIndex``, the quality rater), each configured by a frozen dataclass; and
+:mod:`.prepare`, which composes the stages into resumable per-shard phases run by a local process pool or
+Ray tasks. The stages are functions called by the phases, not datatrove-style pipeline step classes.
 """
 
 from .document import Document, StepStats

@@ -16,6 +16,8 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from rlpt_verl.options import opt
+
 from ..errors import UserError
 
 _WORD = re.compile(r"[^\W_]+")
@@ -23,8 +25,10 @@ _WORD = re.compile(r"[^\W_]+")
 
 @dataclass(frozen=True)
 class DecontamConfig:
-    eval_sets: tuple = ()  # files: .jsonl/.json/.parquet/.txt (any string fields are used)
-    ngram: int = 13
+    eval_sets: tuple = opt(
+        (), "evaluation set files (.jsonl/.json/.parquet/.txt; any string fields are used)", flag="--decontaminate"
+    )
+    ngram: int = opt(13, "word n-gram length of a contamination match", flag="--decontam-ngram")
     min_item_words: int = 8  # shorter items are ignored (too generic to mean contamination)
 
 

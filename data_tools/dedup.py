@@ -3,7 +3,7 @@
 - Shingles: word n-grams (``ngram`` words, lower-cased, punctuation kept out) of the document.
 - Signatures: datasketch ``MinHash`` with ``num_perm`` permutations (seeded), shingles hashed with CRC-32
   (datasketch's 32-bit hash space, deterministic across processes, faster than its SHA-1 default).
-- Bands: b bands of r rows from datasketch's ``_optimal_param(threshold, num_perm)`` (minimises the
+- Bands: b bands of r rows from :func:`band_params` (datasketch's MinHashLSH rule; minimises the
   false-positive + false-negative area around the Jaccard threshold).
 - Clusters: documents sharing a band bucket are candidates; a candidate pair is joined (union-find) only
   if its estimated Jaccard (share of equal signature slots) reaches the threshold, which removes most
@@ -24,17 +24,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rlpt_verl.options import opt
+
 _TOKEN = re.compile(r"\w+")
 
 
 @dataclass(frozen=True)
 class DedupConfig:
-    exact: bool = True
-    near: bool = True
-    threshold: float = 0.8  # Jaccard similarity of shingle sets
-    num_perm: int = 128
-    ngram: int = 5
-    seed: int = 1
+    exact: bool = opt(True, "skip exact deduplication", flag="--no-exact-dedup")
+    near: bool = opt(True, "skip MinHash near-duplicate removal", flag="--no-near-dedup")
+    threshold: float = opt(
+        0.8, "Jaccard similarity (of word shingle sets) of near duplicates", flag="--dedup-threshold"
+    )
+    num_perm: int = opt(128, "MinHash permutations")
+    ngram: int = opt(5, "words per shingle", flag="--shingle-words")
+    seed: int = opt(1, "MinHash permutation seed")
 
 
 def exact_key(text: str) -> bytes:
@@ -57,11 +61,34 @@ def _crc32(data: bytes) -> int:
     return zlib.crc32(data)
 
 
-def band_params(threshold: float, num_perm: int) -> tuple[int, int]:
-    """(bands, rows) for a Jaccard threshold, as datasketch's MinHashLSH chooses them."""
-    from datasketch.lsh import _optimal_param
+def _miss_area(threshold: float, bands: int, rows: int, below: bool) -> float:
+    """Area under the false-positive (s < threshold) or false-negative (s >= threshold) curve of b×r banding."""
+    from scipy.integrate import quad
 
-    return _optimal_param(threshold, num_perm, 0.5, 0.5)
+    def collide(s: float) -> float:  # probability that two documents of Jaccard s share a band
+        return 1 - (1 - s ** float(rows)) ** float(bands)
+
+    if below:
+        return quad(collide, 0.0, threshold)[0]
+    return quad(lambda s: 1 - collide(s), threshold, 1.0)[0]
+
+
+def band_params(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5) -> tuple[int, int]:
+    """(bands, rows) with bands·rows <= num_perm minimising the weighted false-positive and false-negative areas
+    (the rule datasketch's MinHashLSH uses, owned here rather than imported from a private name).
+
+    >>> band_params(0.8, 128)
+    (9, 13)
+    """
+    best, best_error = (0, 0), float("inf")
+    for bands in range(1, num_perm + 1):
+        for rows in range(1, num_perm // bands + 1):
+            error = fp_weight * _miss_area(threshold, bands, rows, True) + fn_weight * _miss_area(
+                threshold, bands, rows, False
+            )
+            if error < best_error:
+                best, best_error = (bands, rows), error
+    return best
 
 
 def signature(text: str, cfg: DedupConfig) -> np.ndarray:

@@ -11,6 +11,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from rlpt_verl.options import comma_list, opt
+
 STOP_WORDS = frozenset(["the", "be", "to", "of", "and", "that", "have", "with"])
 _WORD = re.compile(r"\S+")
 _BOILERPLATE = re.compile(
@@ -21,7 +23,7 @@ _BOILERPLATE = re.compile(
 
 @dataclass(frozen=True)
 class FilterConfig:
-    min_words: int = 50
+    min_words: int = opt(50, "filter: documents with fewer words are dropped")
     max_words: int = 100_000
     min_mean_word_length: float = 3.0
     max_mean_word_length: float = 10.0
@@ -29,7 +31,7 @@ class FilterConfig:
     max_bullet_lines_ratio: float = 0.9
     max_ellipsis_lines_ratio: float = 0.3
     min_alpha_words_ratio: float = 0.8  # words with at least one letter
-    min_stop_words: int = 2  # English Gopher rule; 0 turns it off (set it for other languages)
+    min_stop_words: int = opt(2, "filter: English stop words a document needs (Gopher rule; 0 = off)")
     max_duplicate_lines: float = 0.3  # share of lines that repeat an earlier line
     max_duplicate_line_chars: float = 0.2
     max_duplicate_paragraphs: float = 0.3
@@ -37,8 +39,8 @@ class FilterConfig:
     top_ngram_max: tuple = ((2, 0.2), (3, 0.18), (4, 0.16))  # chars of the most frequent n-gram
     duplicate_ngram_max: tuple = ((5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10))
     max_boilerplate_lines: float = 0.5  # lines with cookie/login/legal boilerplate
-    languages: tuple = ()  # e.g. ("en",): keep only these (py3langid); empty = no language filter
-    min_language_score: float = 0.65
+    languages: tuple = opt((), "keep only these languages, e.g. `en,de` (needs py3langid)", parse=comma_list)
+    min_language_score: float = opt(0.65, "language identification confidence a kept document needs")
 
 
 def _duplicates(items: list[str]) -> tuple[int, int]:

@@ -6,6 +6,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from rlpt_verl.options import opt
+
 # C0/C1 control characters except tab and newline (carriage returns become newlines first).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
@@ -13,7 +15,8 @@ _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
 
 @dataclass(frozen=True)
 class NormalizeConfig:
-    form: str = "NFC"  # NFC keeps compatibility characters (ligatures, full-width); NFKC folds them
+    # NFC keeps compatibility characters (ligatures, full-width); NFKC folds them
+    form: str = opt("NFC", "Unicode normal form", flag="--unicode-form", choices=("NFC", "NFKC"))
     collapse_spaces: bool = True  # runs of spaces/tabs -> one space; trailing spaces dropped
     max_blank_lines: int = 1  # at most this many empty lines in a row (paragraph breaks stay)
 

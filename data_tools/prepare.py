@@ -12,7 +12,7 @@ shard either exists complete or not at all; a rerun with the same arguments skip
               ``kept/part-NNNNN.parquet`` and ``dropped/part-NNNNN.parquet``.
 5. report     ``prepare_report.json`` and ``prepare_report.html``.
 
-Phases 2 and 4 run on the local engine (processes on this machine) or on Ray Data (``--engine ray``);
+Phases 2 and 4 run on the local engine (processes on this machine) or as Ray tasks (``--engine ray``);
 every shard is a pure function of its input and the cluster table, so both engines write identical files.
 """
 
@@ -26,32 +26,38 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 from ..errors import UserError
+from ..options import opt
 from .decontam import DecontamConfig
 from .dedup import DedupConfig
 from .filters import FilterConfig
 from .normalize import NormalizeConfig
 from .quality import QualityConfig
-from .readers import CorpusReader, ReaderConfig
+from .readers import CorpusOptions, CorpusReader
 
 REPORT_NAME = "prepare_report.json"
 LENGTH_BINS = (0, 100, 300, 1_000, 3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000)
 
 
 @dataclass(frozen=True)
-class PrepareConfig:
-    inputs: tuple
-    output: str
-    text_field: str = "text"
-    id_field: str | None = None
-    max_doc_chars: int = 1_000_000
-    shard_docs: int = 5000
-    engine: str = "local"
-    workers: int = 1
-    ray_address: str | None = None
+class PrepareSwitches:
+    """Whole stages turned off on the command line (the other stages switch off through their own options)."""
+
+    normalize: bool = opt(True, "skip Unicode/whitespace normalisation", flag="--no-normalize")
+    filters: bool = opt(True, "skip the rule-based filters (and --languages)", flag="--no-filters")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrepareConfig(CorpusOptions):
+    shard_docs: int = opt(5000, "documents per shard (the unit of work and of resume)")
+    engine: str = opt(
+        "local", "`local` (processes here) or `ray` (Ray tasks, one shard each)", choices=("local", "ray")
+    )
+    workers: int = opt(1, "shards in parallel (processes, or Ray tasks)")
+    ray_address: str | None = opt(None, "Ray cluster address for `--engine ray`; none: a local Ray")
     normalize: NormalizeConfig | None = field(default_factory=NormalizeConfig)
     filters: FilterConfig | None = field(default_factory=FilterConfig)
     dedup: DedupConfig | None = field(default_factory=DedupConfig)
-    pii: bool = True
+    pii: bool = opt(True, "keep PII unmasked", flag="--no-pii")
     decontam: DecontamConfig | None = None
     quality: QualityConfig | None = None
 
@@ -172,7 +178,7 @@ def split_inputs(cfg: PrepareConfig, layout: Layout, quiet: bool) -> dict:
     from tqdm.auto import tqdm
 
     schema = _schemas()["input"]
-    reader = CorpusReader(list(cfg.inputs), ReaderConfig(cfg.text_field, cfg.id_field, cfg.max_doc_chars))
+    reader = CorpusReader(list(cfg.inputs), cfg.reader_config())
     shard, rows, ordinal = 0, [], 0
     lengths = []
     for doc in tqdm(reader, desc="split", unit="doc", disable=quiet or None, file=sys.stderr, mininterval=1.0):
@@ -400,6 +406,31 @@ def _call(args):
     return fn(cfg, shard)
 
 
+def ray_results(fn, cfg: PrepareConfig, shards: list[int]):
+    """(shard, ``fn(cfg, shard)``) as Ray tasks, at most ``cfg.workers`` in flight, yielded as each finishes.
+
+    Plain tasks rather than Ray Data: Ray Data bundles small blocks into one task and hands results over
+    only when that task ends, which serialised the shards and left the progress bar at 0 until the end.
+    """
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=cfg.ray_address, include_dashboard=False, log_to_driver=False)
+    task = ray.remote(num_cpus=1, max_retries=0)(_call)
+    todo, pending = list(shards), {}
+    try:
+        while todo or pending:
+            while todo and len(pending) < cfg.workers:
+                shard = todo.pop(0)
+                pending[task.remote((fn, cfg, shard))] = shard
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                yield pending.pop(ref), ray.get(ref)
+    finally:
+        for ref in pending:  # interrupted or failed: stop the shards still running
+            ray.cancel(ref, force=True)
+
+
 def run_phase(fn, cfg: PrepareConfig, shards: list[int], desc: str, quiet: bool) -> list[dict]:
     """``fn(cfg, shard)`` for every shard, on the chosen engine; results in shard order."""
     from tqdm.auto import tqdm
@@ -409,18 +440,10 @@ def run_phase(fn, cfg: PrepareConfig, shards: list[int], desc: str, quiet: bool)
     bar = tqdm(total=len(shards), desc=desc, unit="shard", disable=quiet or None, file=sys.stderr)
     try:
         if cfg.engine == "ray":
-            import ray
-
-            if not ray.is_initialized():
-                ray.init(address=cfg.ray_address, include_dashboard=False, log_to_driver=False)
-            ds = ray.data.from_items([{"shard": s} for s in shards], override_num_blocks=len(shards))
-            out = ds.map(
-                lambda row: {"shard": row["shard"], "stats": json.dumps(fn(cfg, row["shard"]))},
-                concurrency=cfg.workers,
-                num_cpus=1,
-            ).take_all()
-            bar.update(len(shards))
-            by_shard = {r["shard"]: json.loads(r["stats"]) for r in out}
+            by_shard = {}
+            for shard, stats in ray_results(fn, cfg, shards):
+                by_shard[shard] = stats
+                bar.update(1)  # as each shard finishes, not once at the end
             return [by_shard[s] for s in shards]
         if cfg.workers == 1:
             results = []
@@ -446,7 +469,7 @@ def run_phase(fn, cfg: PrepareConfig, shards: list[int], desc: str, quiet: bool)
 # ---------------------------------------------------------------------------------------------
 def run_prepare(cfg: PrepareConfig, quiet: bool = False) -> dict:
     cfg.validate()
-    CorpusReader(list(cfg.inputs), ReaderConfig(cfg.text_field, cfg.id_field, cfg.max_doc_chars))  # fail fast
+    CorpusReader(list(cfg.inputs), cfg.reader_config())  # fail fast
     if cfg.decontam and cfg.decontam.eval_sets:
         _decontam_index(cfg.decontam)  # bad evaluation files fail here, before any work
     if cfg.quality:

@@ -17,6 +17,8 @@ import os
 import re
 from dataclasses import dataclass
 
+from rlpt_verl.options import opt
+
 PROMPT_VERSION = "q1"
 QUALITY_PROMPT = (
     "Rate the following text as training data for a language model, from 0 to 5:\n"
@@ -32,12 +34,16 @@ _SCORE = re.compile(r"\b([0-5])\b")
 
 @dataclass(frozen=True)
 class QualityConfig:
-    base_url: str = ""  # empty: the stage is off
-    model: str = ""
-    threshold: int = 3
+    base_url: str = opt(
+        "", "OpenAI-compatible base URL of the quality rater (the stage is off without it)", flag="--quality-url"
+    )
+    model: str = opt("", "the rater's served model name", flag="--quality-model")
+    threshold: int = opt(3, "documents rated below this (0-5) are dropped", flag="--quality-threshold")
     max_chars: int = 4000
-    concurrency: int = 16
-    api_key_env: str | None = None
+    concurrency: int = opt(16, "rater requests in flight at most", flag="--quality-concurrency")
+    api_key_env: str | None = opt(
+        None, "environment variable holding the rater's API key", flag="--quality-api-key-env"
+    )
     timeout_s: float = 120.0
 
 
@@ -55,9 +61,9 @@ def parse_score(reply: str | None) -> int | None:
 
 def rater_settings(cfg: QualityConfig):
     """The transport settings of the rater (the shared OpenAI-compatible client, named as the rater)."""
-    from rlpt_verl.reward.judge_client import JudgeSettings
+    from rlpt_verl.llm_client import LLMSettings
 
-    return JudgeSettings(
+    return LLMSettings(
         base_url=cfg.base_url,
         model=cfg.model,
         api_key_env=cfg.api_key_env,
@@ -72,11 +78,11 @@ def rater_settings(cfg: QualityConfig):
 def check_rater(cfg: QualityConfig) -> None:
     """Fail before any work when the rater does not answer (raises JobError/UserError with the URL)."""
     from rlpt_verl.errors import JobError, UserError
-    from rlpt_verl.reward.judge_client import JudgeClient, JudgeConfigError, JudgeUnreachableError
+    from rlpt_verl.llm_client import LLMClient, LLMConfigError, LLMUnreachableError
 
     try:
-        client = JudgeClient(rater_settings(cfg))
-    except JudgeConfigError as e:
+        client = LLMClient(rater_settings(cfg))
+    except LLMConfigError as e:
         raise UserError(str(e)) from None
 
     async def probe():
@@ -87,9 +93,9 @@ def check_rater(cfg: QualityConfig) -> None:
 
     try:
         asyncio.run(probe())
-    except JudgeUnreachableError as e:
+    except LLMUnreachableError as e:
         raise JobError(str(e)) from None
-    except JudgeConfigError as e:
+    except LLMConfigError as e:
         raise UserError(str(e)) from None
 
 
@@ -101,10 +107,10 @@ class QualityRater:
     """
 
     def __init__(self, cfg: QualityConfig, cache_dir: str, name: str):
-        from rlpt_verl.reward.judge_client import JudgeClient
+        from rlpt_verl.llm_client import LLMClient
 
         self.cfg = cfg
-        self.client = JudgeClient(rater_settings(cfg))
+        self.client = LLMClient(rater_settings(cfg))
         os.makedirs(cache_dir, exist_ok=True)
         self.cache_path = os.path.join(cache_dir, f"{name}.jsonl")  # one file per shard: no interleaving
         self.cache: dict[str, int] = {}
@@ -139,7 +145,7 @@ class QualityRater:
     def rate(self, texts: list[str]) -> list[int | None]:
         """Scores for ``texts`` (None: the rater's replies had no score); new scores are appended to the cache."""
         from rlpt_verl.errors import JobError
-        from rlpt_verl.reward.judge_client import JudgeDownError
+        from rlpt_verl.llm_client import LLMDownError
 
         keys = [self.key(t) for t in texts]  # each text hashed once
         todo = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in self.cache}.items())
@@ -154,7 +160,7 @@ class QualityRater:
         if todo:
             try:
                 scores = asyncio.run(run())
-            except JudgeDownError as e:
+            except LLMDownError as e:
                 raise JobError(str(e)) from None
             with open(self.cache_path, "a", encoding="utf-8") as f:
                 for (k, _), score in zip(todo, scores, strict=True):

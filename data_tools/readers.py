@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from rlpt_verl.errors import UserError
+from rlpt_verl.options import opt
 
 from .document import Document, StepStats
 
@@ -26,6 +27,22 @@ class ReaderConfig:
     text_field: str = "text"
     id_field: str | None = None
     max_doc_chars: int = 1_000_000  # larger documents are skipped as "too_large"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CorpusOptions:
+    """The corpus options every corpus command shares (`prepare`, `build`, `build-rpt`); one home for them."""
+
+    inputs: tuple[str, ...] = opt(
+        help=".jsonl/.json/.parquet/.txt files, folders, or `datasets` folders", positional=True
+    )
+    output: str = opt(help="output folder", aliases=("-o",))
+    text_field: str = opt(ReaderConfig.text_field, "record field (or column) holding the text")
+    id_field: str | None = opt(ReaderConfig.id_field, "record field holding a document id; none: `file:line`")
+    max_doc_chars: int = opt(ReaderConfig.max_doc_chars, "larger documents are skipped and counted")
+
+    def reader_config(self) -> ReaderConfig:
+        return ReaderConfig(self.text_field, self.id_field, self.max_doc_chars)
 
 
 def _is_hf_dataset_dir(path: str) -> bool:

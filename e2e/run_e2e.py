@@ -29,8 +29,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
 
-from rlpt_verl import assets  # noqa: E402
 from rlpt_verl.cpu.smoke import CPU_ENV, CPU_OVERRIDES, non_finite, read_metrics, size_overrides  # noqa: E402
+from rlpt_verl.tools import assets  # noqa: E402
 
 E2E_VENV = os.environ.get("RLPT_E2E_VENV", os.path.join(assets.cache_dir(), "e2e-venv"))
 RUNS = ("rlpt", "resume", "rpt", "rlvr", "dead_judge")
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(os.path.join(args.out, "summary.json"), "w") as f:
             json.dump(summary, f, indent=1, sort_keys=True)
 
-    from rlpt_verl.local_judge import LocalJudgeServer
+    from rlpt_verl.tools.local_judge import LocalJudgeServer
 
     print("[3/4] judge: transformers serve SmolLM2-135M-Instruct on 127.0.0.1")
     with LocalJudgeServer(base) as judge:
@@ -320,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
             record("rlvr", run)
     if "dead_judge" in only:
         print("- rlpt_grpo_fsdp with its judge dead: must stop, naming the judge")
-        from rlpt_verl.local_judge import free_port
+        from rlpt_verl.tools.local_judge import free_port
 
         dead = f"http://127.0.0.1:{free_port()}/v1"
         env = {"RLPT_DATA": dirs["rlpt"], "RLPT_JUDGE_URL": dead, "RLPT_JUDGE_MODEL": base}

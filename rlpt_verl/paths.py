@@ -30,15 +30,16 @@ def check_output_file(path: str, option: str = "--output") -> str:
     return path
 
 
-def write_json_atomic(path: str, data) -> None:
-    """Write ``data`` as JSON to a temporary file beside ``path``, then rename it into place."""
+def write_json_atomic(path: str, data, sort_keys: bool = False) -> None:
+    """Write ``data`` as JSON to a temporary file beside ``path``, then rename it into place: a reader
+    (or a crash) never sees half a file, and an earlier good file survives a failed write."""
     import json
 
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp.", suffix=".json")
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
+            json.dump(data, f, indent=2, sort_keys=sort_keys)
             f.write("\n")
         os.replace(tmp, path)
     except BaseException:

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from rlpt_verl import assets
-from rlpt_verl.build import BuildConfig, run_build
+from rlpt_verl.tasks.rlpt import BuildConfig, run_build
+from rlpt_verl.tools import assets
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPEC = os.path.join(os.path.dirname(REPO), "shared", "SPEC.md")
@@ -51,7 +51,7 @@ def built(tmp_path_factory, pydoc_jsonl, tokenizer_dir):
 @pytest.fixture(scope="session")
 def judge_server(model_dir):
     """A real OpenAI-compatible judge: `transformers serve` with SmolLM2-135M-Instruct on 127.0.0.1."""
-    from rlpt_verl.local_judge import LocalJudgeServer
+    from rlpt_verl.tools.local_judge import LocalJudgeServer
 
     server = LocalJudgeServer(model_dir).start()
     yield server
@@ -86,7 +86,7 @@ RPT_BUDGET = 192
 @pytest.fixture(scope="session")
 def rpt_built(tmp_path_factory, champ_jsonl, model_dir):
     """One real `build-rpt`: SmolLM2 as proxy and policy, small windows so documents cross seams."""
-    from rlpt_verl.rpt_build import RPTBuildConfig, run_build_rpt
+    from rlpt_verl.tasks.rpt import RPTBuildConfig, run_build_rpt
 
     out = str(tmp_path_factory.mktemp("rpt_built"))
     cfg = RPTBuildConfig(

@@ -14,8 +14,9 @@ from typing import Any
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 from verl.experimental.reward_loop.reward_manager.registry import register
 
-from .judge_client import JudgeClient, JudgeConfigError, JudgeSettings
-from .prefix_judge import PrecheckOptions, judge_prompt, normalize_ws, precheck
+from rlpt_verl.llm_client import LLMClient, LLMConfigError, LLMSettings
+
+from .prefix_judge import PrecheckOptions, judge_prompt, normalize_ws, parse_verdict, precheck
 from .response import decode_response
 
 # Every sample returns exactly these numeric keys (verl stacks them across the batch).
@@ -72,8 +73,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def judge_settings(config: Any, reward_router_address: str | None = None) -> tuple[JudgeSettings, PrecheckOptions]:
-    """(JudgeSettings, guard options) from ``config.reward.reward_kwargs``; raises JudgeConfigError.
+def judge_settings(config: Any, reward_router_address: str | None = None) -> tuple[LLMSettings, PrecheckOptions]:
+    """(LLMSettings, guard options) from ``config.reward.reward_kwargs``; raises LLMConfigError.
 
     Every key must be known: a typo would otherwise silently leave a default in place on the cluster.
     With a verl-managed judge (``reward_router_address`` set) the URL is the router's and the model name
@@ -83,7 +84,7 @@ def judge_settings(config: Any, reward_router_address: str | None = None) -> tup
     kwargs = dict(_plain(reward.get("reward_kwargs")) or {}) if reward is not None else {}
     unknown = sorted(k for k in kwargs if k not in _KWARG_FIELDS and k not in _MANAGER_KWARGS)
     if unknown:
-        raise JudgeConfigError(
+        raise LLMConfigError(
             f"unknown rlpt reward setting(s) {unknown} in reward.reward_kwargs; known: "
             f"{sorted(_KWARG_FIELDS) + sorted(_MANAGER_KWARGS)}"
         )
@@ -97,13 +98,13 @@ def judge_settings(config: Any, reward_router_address: str | None = None) -> tup
     for name in ("chat_template_kwargs", "extra_body"):
         value = fields_.get(name) or {}
         fields_[name] = dict(value) if isinstance(value, dict) else value
-    settings = JudgeSettings(**fields_)
+    settings = LLMSettings(**fields_, role="RLPT judge", setting_prefix="judge_")
     settings.validate()
     return settings, guard_options(kwargs)
 
 
 def guard_options(kwargs: dict) -> PrecheckOptions:
-    """The guard settings among ``kwargs``, checked; raises JudgeConfigError naming the bad one."""
+    """The guard settings among ``kwargs``, checked; raises LLMConfigError naming the bad one."""
     values = {k: kwargs.get(k, default) for k, default in _MANAGER_KWARGS.items()}
     problems = []
     if not isinstance(values["prefix_shortcut"], bool):
@@ -120,7 +121,7 @@ def guard_options(kwargs: dict) -> PrecheckOptions:
             bound = f">= {low}" if high is None else f"in [{low}, {high}]"
             problems.append(f"{name} must be a number {bound}, got {value!r}")
     if problems:
-        raise JudgeConfigError("invalid rlpt reward settings: " + "; ".join(problems))
+        raise LLMConfigError("invalid rlpt reward settings: " + "; ".join(problems))
     return PrecheckOptions(**{k: (v if k == "prefix_shortcut" else float(v)) for k, v in values.items()})
 
 
@@ -153,7 +154,7 @@ class RLPTRewardManager(RewardManagerBase):
     def __init__(self, config, tokenizer, compute_score=None, reward_router_address=None, reward_model_tokenizer=None):
         super().__init__(config, tokenizer, compute_score)
         settings, self.options = judge_settings(config, reward_router_address)
-        self.client = JudgeClient.shared(settings)  # one pool, gate and cache per worker process
+        self.client = LLMClient.shared(settings)  # one pool, gate and cache per worker process
 
     async def score(
         self, response: str, reference: str, target: str | None = None, prompt_text: str = ""
@@ -169,7 +170,7 @@ class RLPTRewardManager(RewardManagerBase):
         score = check.score
         if check.needs_judge:
             key = (reference, normalize_ws(check.prediction))
-            verdict = await self.client.judge(key, judge_prompt(reference, check.prediction))
+            verdict = await self.client.ask_cached(key, judge_prompt(reference, check.prediction), parse_verdict)
             score = float(verdict.score or 0)
             info["judge_called"] = float(verdict.calls > 0)
             info["judge_requests"] = float(verdict.calls)

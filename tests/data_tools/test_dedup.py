@@ -3,9 +3,10 @@
 import random
 
 import numpy as np
+import pytest
 
-from rlpt_verl import assets
 from rlpt_verl.data_tools.dedup import DedupConfig, band_params, cluster, exact_key, shingles, signature
+from rlpt_verl.tools import assets
 
 
 def edited(text: str, share: float, rng: random.Random) -> str:
@@ -51,6 +52,16 @@ def test_band_parameters_come_from_the_threshold():
     # the S-curve's steepest point sits near the threshold
     assert abs((1 / bands) ** (1 / rows) - 0.8) < 0.1
     assert band_params(0.5, 128)[0] > bands  # a lower threshold needs more, shorter bands
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.7, 0.8, 0.9])
+@pytest.mark.parametrize("num_perm", [32, 128])
+def test_owned_band_rule_matches_datasketchs(threshold, num_perm):
+    """Ours is the rule MinHashLSH uses; datasketch's private helper is the oracle here, never imported at run time."""
+    from datasketch.lsh import _optimal_param
+
+    assert band_params(threshold, num_perm) == _optimal_param(threshold, num_perm, 0.5, 0.5)
+    assert band_params(threshold, num_perm, 0.9, 0.1) == _optimal_param(threshold, num_perm, 0.9, 0.1)
 
 
 def test_signatures_are_deterministic_across_processes():

@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from rlpt_verl import assets
 from rlpt_verl.data_tools.pii import iban_ok, luhn_ok, mask_pii
+from rlpt_verl.tools import assets
 
 
 @pytest.mark.parametrize(

@@ -115,7 +115,7 @@ def test_languages_filters_and_report_page(prepared):
 
 
 def test_kept_documents_feed_rlpt_build(prepared, tokenizer_dir, tmp_path):
-    from rlpt_verl.build import BuildConfig, run_build
+    from rlpt_verl.tasks.rlpt import BuildConfig, run_build
 
     report = run_build(
         BuildConfig(
@@ -149,6 +149,30 @@ def test_engines_and_worker_counts_write_identical_outputs(prepared, prepare_cor
     same_outputs(prepared["dir"], tmp_path / "local2")
     run_prepare(config(prepare_corpus, tmp_path / "ray2", engine="ray", workers=2), quiet=True)
     same_outputs(prepared["dir"], tmp_path / "ray2")
+
+
+def test_ray_engine_reports_each_shard_as_it_finishes(tmp_path, ray_cluster):
+    """Progress is real: shard 0's result arrives while shard 1 is still running (it waits for the test to
+    say go, at most 60 s). With results collected only at the end, shard 1 would time out first."""
+    from rlpt_verl.data_tools.prepare import PrepareConfig, ray_results
+
+    go = tmp_path / "go"
+
+    def work(cfg, shard):
+        import time
+
+        deadline = time.monotonic() + 60
+        while shard == 1 and not os.path.exists(go) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return {"shard": shard, "go_seen": shard == 0 or os.path.exists(go)}
+
+    cfg = PrepareConfig(inputs=("x",), output=str(tmp_path), engine="ray", workers=2)
+    results = ray_results(work, cfg, [0, 1])
+    first = next(results)
+    go.write_text("")
+    rest = list(results)
+    assert first == (0, {"shard": 0, "go_seen": True})
+    assert rest == [(1, {"shard": 1, "go_seen": True})]
 
 
 def rlpt(*args, **kw):

@@ -34,7 +34,7 @@ def test_dead_rater_is_an_error_not_a_kept_document(tmp_path, model_dir):
     import pytest
 
     from rlpt_verl.errors import JobError
-    from rlpt_verl.local_judge import LocalJudgeServer
+    from rlpt_verl.tools.local_judge import LocalJudgeServer
 
     dead = LocalJudgeServer(model_dir)  # never started
     cfg = QualityConfig(base_url=dead.url, model="m", timeout_s=2)

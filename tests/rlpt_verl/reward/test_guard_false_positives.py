@@ -5,9 +5,9 @@ from collections import Counter
 
 import pytest
 
-from rlpt_verl import assets
 from rlpt_verl.reward.prefix_judge import alternatives_reason, clean_prediction, injection_reason
 from rlpt_verl.segment import split_sentences
+from rlpt_verl.tools import assets
 
 MAX_RATE = 0.0005  # at most 1 sentence in 2,000 (measured: 1 in 11,257; see docs/design.md)
 

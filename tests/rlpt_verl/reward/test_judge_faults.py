@@ -13,9 +13,9 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
-from rlpt_verl.local_judge import LocalJudgeServer
-from rlpt_verl.reward.judge_client import JudgeConfigError, JudgeDownError
+from rlpt_verl.llm_client import LLMConfigError, LLMDownError
 from rlpt_verl.reward.loop import make_batch, reward_config
+from rlpt_verl.tools.local_judge import LocalJudgeServer
 
 OPEN, CLOSE = "<|startofprediction|>", "<|endofprediction|>"
 
@@ -35,7 +35,7 @@ def rows(built):
 
 def judged_batch(rows, model_dir, tag):
     """Predictions that always need the judge (long enough, not textual prefixes), unique per test."""
-    from rlpt_verl.prompt_meter import load_tokenizer
+    from rlpt_verl.tasks.prompt_meter import load_tokenizer
 
     filler = "zebras quietly painted seven purple lanterns beneath a frozen orchard while distant drums".split()
     responses = []
@@ -114,7 +114,7 @@ def test_kill_and_restart_retries_succeed(server, rows, model_dir, cpu_hog):
 def test_wrong_model_name_fails_fast_and_clearly(server, rows, model_dir):
     worker = worker_for(model_dir, server, judge_model="no-such-judge-model")
     t0 = time.monotonic()
-    with pytest.raises(JudgeConfigError, match=r"rejected the request \(HTTP 4\d\d\).*no-such-judge-model"):
+    with pytest.raises(LLMConfigError, match=r"rejected the request \(HTTP 4\d\d\).*no-such-judge-model"):
         asyncio.run(worker.compute_score_batch(judged_batch(rows, model_dir, "model")))
     assert time.monotonic() - t0 < 15
 
@@ -132,7 +132,7 @@ def test_judge_down_raises_naming_the_url(model_dir, rows, cpu_hog):
     )
     t0 = time.monotonic()
     with pytest.raises(
-        JudgeDownError, match=rf"judge at http://127\.0\.0\.1:{dead.port}/v1/chat/completions looks down.*connection"
+        LLMDownError, match=rf"judge at http://127\.0\.0\.1:{dead.port}/v1/chat/completions looks down.*connection"
     ):
         asyncio.run(worker.compute_score_batch(judged_batch(rows, model_dir, "down")))
     assert time.monotonic() - t0 < 30
@@ -142,7 +142,7 @@ def test_replies_that_never_parse_stop_the_run(server, rows, model_dir):
     """A real judge that cannot say "Score: 0/1" (here: cut to one token) is a broken judge, not all-zero rewards."""
     worker = worker_for(model_dir, server, judge_max_tokens=1, judge_down_window=4, judge_down_min_calls=4)
     batch = judged_batch(rows * 2, model_dir, "unparsable")
-    with pytest.raises(JudgeDownError, match=r"looks down: \d+ of the last 4 calls failed \(unparsable \d+\)"):
+    with pytest.raises(LLMDownError, match=r"looks down: \d+ of the last 4 calls failed \(unparsable \d+\)"):
         asyncio.run(worker.compute_score_batch(batch))
 
 
@@ -211,7 +211,7 @@ def test_context_length_400_is_reported_as_such(rows, model_dir):
             cfg = reward_config(model_dir, {"judge_base_url": stub.url, "judge_model": "m"})
             return await RewardLoopWorker(cfg).compute_score_batch(judged_batch(rows[:2], model_dir, "ctx"))
 
-    out = asyncio.run(scenario())  # no JudgeConfigError ("check the model, key and URL"): a per-sample failure
+    out = asyncio.run(scenario())  # no LLMConfigError ("check the model, key and URL"): a per-sample failure
     for o in out:
         info = o["reward_extra_info"]
         assert o["reward_score"] == 0.0 and info["context_overflow"] == 1 and info["judge_error"] == 1

@@ -2,7 +2,7 @@
 
 import pytest
 
-from rlpt_verl.reward.judge_client import JudgeConfigError, JudgeSettings
+from rlpt_verl.llm_client import LLMConfigError, LLMSettings
 from rlpt_verl.reward.loop import reward_config
 from rlpt_verl.reward.rlpt_manager import judge_settings
 
@@ -52,14 +52,14 @@ def test_verl_managed_judge_router_address_and_model_path_win(tokenizer_dir):
     ],
 )
 def test_endpoint_forms(url, endpoint):
-    assert JudgeSettings(base_url=url, model="m").endpoint == endpoint
+    assert LLMSettings(base_url=url, model="m").endpoint == endpoint
 
 
 def test_api_key_is_read_from_env_and_never_in_settings_text(monkeypatch):
     monkeypatch.setenv("MY_JUDGE_KEY", "sk-secret-123")
-    settings = JudgeSettings(base_url="http://h:1/v1", model="m", api_key_env="MY_JUDGE_KEY")
+    settings = LLMSettings(base_url="http://h:1/v1", model="m", api_key_env="MY_JUDGE_KEY")
     settings.validate()
     assert "sk-secret-123" not in repr(settings)
     monkeypatch.delenv("MY_JUDGE_KEY")
-    with pytest.raises(JudgeConfigError, match="'MY_JUDGE_KEY', which is not set"):
+    with pytest.raises(LLMConfigError, match="'MY_JUDGE_KEY', which is not set"):
         settings.validate()

@@ -30,7 +30,7 @@ JUDGED = {"paraphrase", "unrelated"}
 def test_scores_through_verls_reward_loop(built, model_dir, judge_server, ray_cluster):
     from verl.experimental.reward_loop.reward_loop import RewardLoopManager
 
-    from rlpt_verl.prompt_meter import load_tokenizer
+    from rlpt_verl.tasks.prompt_meter import load_tokenizer
 
     rows = pq.read_table(os.path.join(built["dir"], "val_asr.parquet")).to_pylist()
     rows = [r for r in rows if len(r["extra_info"]["target"]) < 200][:4]
@@ -84,7 +84,7 @@ import asyncio, os, pyarrow.parquet as pq
 from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
 from verl.experimental.reward_loop.reward_manager.registry import REWARD_MANAGER
 from rlpt_verl.reward.loop import make_batch, reward_config
-from rlpt_verl.prompt_meter import load_tokenizer
+from rlpt_verl.tasks.prompt_meter import load_tokenizer
 assert "rlpt" not in REWARD_MANAGER
 cfg = reward_config({model_dir!r}, {{"judge_base_url": {judge_server.url!r}, "judge_model": {judge_server.model!r}}},
     manager="RLPTRewardManager", overrides=["reward.reward_manager.source=importlib",
@@ -135,7 +135,7 @@ print(type(worker.reward_manager).__name__, out[0]["reward_score"], out[0]["rewa
 def test_bad_settings_fail_when_the_manager_is_built(model_dir, kwargs, message):
     from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
 
-    from rlpt_verl.reward.judge_client import JudgeConfigError
+    from rlpt_verl.llm_client import LLMConfigError
 
-    with pytest.raises(JudgeConfigError, match=message):
+    with pytest.raises(LLMConfigError, match=message):
         RewardLoopWorker(reward_config(model_dir, kwargs))

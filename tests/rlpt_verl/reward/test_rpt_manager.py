@@ -28,7 +28,7 @@ def cases(row):
 def test_scores_through_verls_reward_loop(rpt_built, model_dir, ray_cluster):
     from verl.experimental.reward_loop.reward_loop import RewardLoopManager
 
-    from rlpt_verl.prompt_meter import load_tokenizer
+    from rlpt_verl.tasks.prompt_meter import load_tokenizer
 
     rows = pq.read_table(os.path.join(rpt_built["dir"], "val_easy.parquet")).to_pylist()
     rows = [r for r in rows if "{" not in r["reward_model"]["ground_truth"][:8]][:4]
@@ -75,8 +75,8 @@ def test_rows_without_boundaries_fail_loudly(model_dir):
 
     import pytest
 
-    from rlpt_verl.prompt_meter import load_tokenizer
     from rlpt_verl.reward.rpt_manager import RPTRewardManager
+    from rlpt_verl.tasks.prompt_meter import load_tokenizer
 
     tok = load_tokenizer(model_dir)
     row = {

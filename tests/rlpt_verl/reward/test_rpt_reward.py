@@ -2,9 +2,9 @@
 
 import pytest
 
-from rlpt_verl.prompt_meter import load_tokenizer
 from rlpt_verl.reward.rpt_reward import byte_prefix_reward, extract_prediction, last_boxed, rpt_reward
-from rlpt_verl.rpt_build import _ends
+from rlpt_verl.tasks.prompt_meter import load_tokenizer
+from rlpt_verl.tasks.rpt import _ends
 
 
 @pytest.fixture(scope="module")

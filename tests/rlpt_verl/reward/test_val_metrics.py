@@ -11,9 +11,9 @@ OPEN, CLOSE = "<|startofprediction|>", "<|endofprediction|>"
 def test_acc_becomes_val_core_per_task(built, tokenizer_dir):
     from verl.trainer.ppo.v1.trainer_base import PPOTrainer
 
-    from rlpt_verl.prompt_meter import load_tokenizer
     from rlpt_verl.reward.loop import reward_config
     from rlpt_verl.reward.rlpt_manager import RLPTRewardManager
+    from rlpt_verl.tasks.prompt_meter import load_tokenizer
 
     # judge-free cases only (textual prefixes and format failures), so no server is needed
     cfg = reward_config(tokenizer_dir, {"judge_base_url": "http://127.0.0.1:9/v1", "judge_model": "m"})

@@ -1,0 +1,114 @@
+"""`rlpt math-data`: math question/answer data -> verl's RL parquet for RLVR after RLPT.
+
+Rows use data_source ``DigitalLearningGmbH/MATH-lighteval`` so verl's built-in ``default_compute_score``
+checks answers with its MATH verifier (last ``\\boxed{}`` of the response against the ground truth).
+A full solution as the answer is reduced to its last ``\\boxed{}`` content.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass
+
+from rlpt_verl.errors import UserError
+from rlpt_verl.options import opt
+from rlpt_verl.paths import write_json_atomic
+from rlpt_verl.reports import MATH_REPORT
+from rlpt_verl.tasks.common import held_out
+
+DATA_SOURCE = "DigitalLearningGmbH/MATH-lighteval"
+INSTRUCTION = "Let's think step by step and output the final answer within \\boxed{}."
+QUESTION_FIELDS = ("problem", "question", "prompt", "query")
+ANSWER_FIELDS = ("answer", "final_answer", "solution", "response")
+
+
+def final_answer(text: str) -> str:
+    """The last \\boxed{} content when there is one, else the text itself (stripped).
+
+    >>> final_answer("so x = \\\\boxed{\\\\frac{1}{2}}."), final_answer(" 42 ")
+    ('\\\\frac{1}{2}', '42')
+    """
+    from verl.utils.reward_score.math_reward import last_boxed_only_string, remove_boxed
+
+    boxed = last_boxed_only_string(text)
+    if boxed is not None:
+        try:
+            return remove_boxed(boxed).strip()
+        except (AssertionError, IndexError):
+            pass
+    return text.strip()
+
+
+def to_question_answer(record: dict, question_field: str | None = None, answer_field: str | None = None):
+    """(question, answer) or (None, reason)."""
+    q_key = question_field or next((k for k in QUESTION_FIELDS if k in record), None)
+    a_key = answer_field or next((k for k in ANSWER_FIELDS if k in record), None)
+    if q_key is None or a_key is None:
+        return None, "unknown_format"
+    q, a = record.get(q_key), record.get(a_key)
+    if isinstance(a, int | float) and not isinstance(a, bool):
+        a = str(a)
+    if not isinstance(q, str) or not isinstance(a, str):
+        return None, "not_a_string"
+    if not q.strip() or not final_answer(a):
+        return None, "empty"
+    return (q.strip(), final_answer(a)), None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MathDataConfig:
+    inputs: tuple[str, ...] = opt(help=".jsonl/.json/.parquet files, folders, or `datasets` folders", positional=True)
+    output: str = opt(help="output folder (train.parquet, val.parquet, math_report.json)", aliases=("-o",))
+    question_field: str | None = opt(None, "field holding the question; none: problem/question/prompt/query")
+    answer_field: str | None = opt(None, "field holding the answer; none: answer/final_answer/solution/response")
+    val_fraction: float = opt(0.05, "share of questions held out by a seeded hash")
+    seed: int = opt(0, "seed of the held-out hash")
+
+
+def run_math_data(cfg: MathDataConfig) -> dict:
+    inputs, output, val_fraction, seed = cfg.inputs, cfg.output, cfg.val_fraction, cfg.seed
+    question_field, answer_field = cfg.question_field, cfg.answer_field
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from rlpt_verl.data_tools import ReaderConfig, RecordReader
+
+    if not 0 <= val_fraction < 1:
+        raise UserError("--val-fraction must be in [0, 1)")
+    reader = RecordReader(list(inputs), ReaderConfig())
+    rows = {"train": [], "val": []}
+    skipped = Counter()
+    for _, record in reader:
+        qa, reason = to_question_answer(record, question_field, answer_field)
+        if qa is None:
+            skipped[reason] += 1
+            continue
+        question, answer = qa
+        split = "val" if held_out(seed, question, val_fraction) else "train"
+        rows[split].append(
+            {
+                "data_source": DATA_SOURCE,
+                "prompt": [{"role": "user", "content": f"{question} {INSTRUCTION}"}],
+                "ability": "math",
+                "reward_model": {"style": "rule", "ground_truth": answer},
+                "extra_info": {"index": len(rows["train"]) + len(rows["val"]), "split": split},
+            }
+        )
+    if not rows["train"]:
+        raise UserError(
+            f"no usable question/answer in {', '.join(inputs)} (skipped: {dict(skipped)}); "
+            "use problem/question and answer fields or --question-field/--answer-field"
+        )
+    os.makedirs(output, exist_ok=True)
+    for split, data in rows.items():
+        pq.write_table(pa.Table.from_pylist(data) if data else pa.table({}), os.path.join(output, f"{split}.parquet"))
+    report = {
+        "records_read": reader.stats.forwarded + reader.stats.total_dropped,
+        "skipped_at_read": dict(sorted(reader.stats.dropped.items())),
+        "skipped": dict(sorted(skipped.items())),
+        "rows": {k: len(v) for k, v in rows.items()},
+        "data_source": DATA_SOURCE,
+    }
+    write_json_atomic(os.path.join(output, MATH_REPORT), report, sort_keys=True)
+    return report

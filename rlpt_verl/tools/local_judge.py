@@ -1,0 +1,121 @@
+"""A real OpenAI-compatible judge server on this machine: ``transformers serve`` on 127.0.0.1 (offline).
+
+Used by the quickstart, the tests and the benchmarks; it is a process we own, so faults are real ones:
+:meth:`pause` (SIGSTOP: requests time out), :meth:`resume`, :meth:`stop` and :meth:`start` again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from rlpt_verl.tools.assets import cache_dir
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LocalJudgeServer:
+    def __init__(self, model_dir: str, port: int | None = None, log_path: str | None = None):
+        self.model_dir = model_dir
+        self.port = port or free_port()
+        self.log_path = log_path or os.path.join(cache_dir(), f"judge-{self.port}.log")
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def model(self) -> str:
+        return self.model_dir  # transformers serve expects the served folder path as the model name
+
+    def _command(self) -> list[str]:
+        exe = os.path.join(os.path.dirname(sys.executable), "transformers")
+        exe = exe if os.path.exists(exe) else (shutil.which("transformers") or "transformers")
+        return [
+            exe,
+            "serve",
+            self.model_dir,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--device",
+            "cpu",
+            "--dtype",
+            "float32",
+        ]
+
+    def start(self, timeout_s: float = 180.0) -> LocalJudgeServer:
+        hub = os.path.join(cache_dir(), "hf-hub")
+        os.makedirs(hub, exist_ok=True)
+        env = {**os.environ, "HF_HUB_CACHE": hub, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"}
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self._command(), stdout=log, stderr=subprocess.STDOUT, env=env)
+        log.close()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"judge server exited with {self.proc.returncode}; see {self.log_path}")
+            try:
+                self.chat("Reply with: Score: 1", max_tokens=2, timeout=30)  # loads the model, too
+                return self
+            except (urllib.error.URLError, ConnectionError, OSError, TimeoutError):
+                time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"judge server did not answer within {timeout_s:.0f}s; see {self.log_path}")
+
+    def chat(self, content: str, max_tokens: int = 8, timeout: float = 60) -> str:
+        body = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": content}],
+            "max_tokens": max_tokens,
+            "temperature": 0.0,
+        }
+        req = urllib.request.Request(
+            self.url + "/chat/completions", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return json.loads(resp.read())["choices"][0]["message"]["content"]
+
+    def request_count(self) -> int:
+        """Chat completions the server has answered or started (from its access log)."""
+        with open(self.log_path, errors="replace") as f:
+            return sum("POST /v1/chat/completions" in line for line in f)
+
+    def pause(self) -> None:
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.proc.pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self) -> LocalJudgeServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

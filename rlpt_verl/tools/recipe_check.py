@@ -1,0 +1,305 @@
+"""`rlpt doctor RECIPE [overrides...]`: the problems a user would otherwise meet on the cluster.
+
+verl 0.9.1 accepts several settings that silently do nothing or silently break RLPT; each check here
+names one of them (verl 0.9.1) and the fix. :func:`check_config` is pure (a composed config in, a list of
+problems out); :func:`compose_recipe` composes a shipped recipe name or a YAML path with overrides.
+"""
+
+from __future__ import annotations
+
+import os
+
+from rlpt_verl.errors import UserError
+from rlpt_verl.reports import reports_beside
+
+MANAGER_NAMES = {"rlpt", "RLPTRewardManager"}
+
+
+def compose_recipe(recipe: str, overrides: list[str]):
+    from hydra import compose, initialize_config_dir, initialize_config_module
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        if recipe.endswith((".yaml", ".yml")) or os.sep in recipe:
+            path = os.path.abspath(recipe)
+            if not os.path.exists(path):
+                raise UserError(f"recipe file not found: {recipe}")
+            with initialize_config_dir(os.path.dirname(path), version_base=None):
+                return compose(os.path.splitext(os.path.basename(path))[0], overrides=overrides)
+        with initialize_config_module("rlpt_verl.recipes", version_base=None):
+            return compose(recipe, overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"cannot compose recipe {recipe!r}: {first}") from None
+
+
+def _files(value) -> list[str]:
+    if value is None:
+        return []
+    return [str(v) for v in ([value] if isinstance(value, str) else list(value))]
+
+
+def check_config(cfg) -> list[str]:
+    """Problems with a composed verl 0.9.1 PPO config for RLPT; empty when it is fine."""
+    problems: list[str] = []
+    get = cfg.get
+
+    # 1. legacy top-level reward keys: accepted and ignored in 0.9.1
+    legacy = []
+    for section in ("reward_model", "custom_reward_function", "sandbox_fusion"):
+        node = get(section)
+        if node is None:
+            continue
+        for key, value in _flatten(node).items():
+            if value is not None:  # all of them default to null
+                legacy.append(f"{section}.{key}")
+    if legacy:
+        problems.append(f"legacy reward keys set ({', '.join(legacy)}): verl 0.9.1 ignores them; use reward.* keys")
+
+    reward = cfg.reward
+    manager = reward.reward_manager
+    uses_rlpt = manager.name in MANAGER_NAMES
+    rm = reward.reward_model
+    if rm.enable and uses_rlpt:
+        if reward.custom_reward_function.get("path") is None:
+            problems.append(
+                "verl-managed judge without reward.custom_reward_function.path: every sample goes to verl's "
+                "/classify path and the rlpt manager is bypassed (set path=pkg://rlpt_verl.reward.rlpt_manager, "
+                "name=compute_score_unused)"
+            )
+        if not rm.enable_resource_pool:
+            problems.append(
+                "judge colocated on the training GPUs (reward.reward_model.enable_resource_pool=false): verl hands "
+                "the manager only raw_prompt; give the judge its own pool"
+            )
+        if rm.rollout.get("free_cache_engine", True):
+            problems.append(
+                "reward.reward_model.rollout.free_cache_engine=true: verl 0.9.1 puts the judge to sleep and nothing "
+                "wakes it; set it to false"
+            )
+        if not (rm.n_gpus_per_node and rm.nnodes):
+            problems.append("verl-managed judge with no GPUs (reward.reward_model.n_gpus_per_node / nnodes)")
+
+    data = cfg.data
+    custom = data.get("custom_cls") or {}
+    rlpt_data = data.get("rlpt") or {}
+    lambda_mode = rlpt_data.get("lambda_mode", "mix")
+    from rlpt_verl.train.task_weights import lambda_problems_of
+
+    problems.extend(lambda_problems_of(cfg))
+    if lambda_mode == "weight" and cfg.trainer.v1.get("trainer_mode", "sync") != "sync":
+        problems.append("data.rlpt.lambda_mode=weight needs trainer.v1.trainer_mode=sync")
+    if custom.get("name") == "RLPTMixtureDataset":
+        if data.get("shuffle"):
+            problems.append("data.shuffle=true reorders the mixture dataset's batches: set data.shuffle=false")
+        gen = data.get("gen_batch_size")
+        if gen not in (None, data.train_batch_size):
+            problems.append(f"data.gen_batch_size={gen} differs from data.train_batch_size: batches no longer hold λ")
+    problems.extend(_run_problems(cfg))
+
+    problems.extend(_reward_problems(cfg))
+    msr_lambda = rlpt_data.get("msr_lambda")
+    if msr_lambda is not None and not (isinstance(msr_lambda, int | float) and msr_lambda > 0):
+        problems.append(f"data.rlpt.msr_lambda={msr_lambda}: λ must be a number > 0 (the paper's λ is in (0, 1))")
+
+    missing = [
+        f
+        for f in _files(data.get("train_files")) + _files(data.get("val_files"))
+        if "://" not in f and not os.path.exists(f)
+    ]
+    problems.extend(_data_problems(cfg, [f for f in _files(data.get("train_files")) if f not in missing]))
+    problems.extend(_data_problems(cfg, [f for f in _files(data.get("val_files")) if f not in missing], train=False))
+    problems.extend(_val_problems(cfg, [f for f in _files(data.get("val_files")) if f not in missing]))
+    if missing:
+        problems.append(
+            f"data files not found: {', '.join(missing)} (build them with `rlpt build`, or `rlpt build-rpt` for RPT)"
+        )
+    budget = data.get("max_prompt_length")
+    for report in reports_beside(_files(data.get("train_files")) + _files(data.get("val_files"))):
+        longest, built = report.longest_prompt_tokens, report.built_max_prompt_tokens
+        if longest is not None and budget is not None and longest > budget:
+            problems.append(
+                f"data.max_prompt_length={budget} is smaller than the built data (prompts up to {longest} tokens, "
+                f"built with --max-prompt-tokens {built}, {report.path}): verl would drop or left-truncate them; "
+                f"set data.max_prompt_length={built}"
+            )
+    return problems
+
+
+def _run_problems(cfg) -> list[str]:
+    """What only shows on the cluster: sizes that do not divide, and a run that never saves or validates."""
+    problems = []
+    trainer = cfg.trainer
+    if not (trainer.get("save_freq") or 0) > 0:
+        problems.append(
+            f"trainer.save_freq={trainer.get('save_freq')}: this run never saves a checkpoint (no weights at the end, "
+            "nothing to resume or to start RLVR from); set trainer.save_freq=50"
+        )
+    if not (trainer.get("test_freq") or 0) > 0:
+        problems.append(
+            f"trainer.test_freq={trainer.get('test_freq')}: validation runs only before step 1; set it to 50"
+        )
+    if trainer.get("total_training_steps") is None and (trainer.get("total_epochs") or 0) > 5:
+        problems.append(
+            f"no step budget: trainer.total_training_steps is unset and total_epochs={trainer.total_epochs}; set "
+            "trainer.total_training_steps"
+        )
+    world = int(trainer.n_gpus_per_node) * int(trainer.nnodes)
+    actor = cfg.actor_rollout_ref.actor
+    if actor.get("strategy") == "megatron":
+        meg = actor.get("megatron") or {}
+        names = ("tensor_model_parallel_size", "pipeline_model_parallel_size", "context_parallel_size")
+        model_parallel = 1
+        for name in names:
+            model_parallel *= int(meg.get(name) or 1)
+    else:
+        model_parallel = int(actor.get("ulysses_sequence_parallel_size") or 1)
+    if world % model_parallel:
+        return problems + [f"{world} training GPUs do not divide into model-parallel groups of {model_parallel}"]
+    dp = world // model_parallel
+    n = int(cfg.actor_rollout_ref.rollout.n)
+    sizes = (
+        ("data.train_batch_size", cfg.data.train_batch_size),
+        ("actor.ppo_mini_batch_size", actor.ppo_mini_batch_size),
+    )
+    for name, size in sizes:
+        if (int(size) * n) % dp:
+            problems.append(
+                f"{name}={size} x rollout.n={n} = {int(size) * n} rows do not divide across the data-parallel size "
+                f"{dp} ({world} GPUs / model parallel {model_parallel}): verl asserts at the first update; use a "
+                "GPU count that divides it (e.g. 4 or 8)"
+            )
+    tp = int(cfg.actor_rollout_ref.rollout.get("tensor_model_parallel_size") or 1)
+    if world % tp:
+        problems.append(f"rollout.tensor_model_parallel_size={tp} does not divide the {world} training GPUs")
+    return problems
+
+
+def _val_problems(cfg, files: list[str]) -> list[str]:
+    """Validation rows x samples must fit TransferQueue's storage (all of validation goes out at once)."""
+    import pyarrow.parquet as pq
+
+    rows = 0
+    for f in files:
+        if f.endswith(".parquet") and os.path.exists(f):
+            try:
+                rows += pq.ParquetFile(f).metadata.num_rows
+            except Exception:
+                continue
+    n = int(cfg.actor_rollout_ref.rollout.val_kwargs.get("n") or 1)
+    tq = cfg.get("transfer_queue") or {}
+    capacity = ((tq.get("backend") or {}).get("SimpleStorage") or {}).get("total_storage_size")
+    if capacity and rows * n > int(capacity):
+        return [
+            f"validation sends {rows} rows x val_kwargs.n={n} = {rows * n} samples at once, more than "
+            f"TransferQueue's total_storage_size {capacity}: rebuild with a smaller --val-max-rows, lower "
+            "val_kwargs.n, or raise transfer_queue.backend.SimpleStorage.total_storage_size"
+        ]
+    return []
+
+
+def _manager_class(cfg):
+    """verl's own resolution of the reward manager class (after our plugin registered its names)."""
+    from verl.trainer.ppo.reward import resolve_reward_manager_cls
+
+    import rlpt_verl.plugin  # noqa: F401  (registers `rlpt` and `rpt`, as `import verl` does on the cluster)
+
+    return resolve_reward_manager_cls(cfg)
+
+
+def _reward_problems(cfg) -> list[str]:
+    """The reward manager resolves, and ours accept their settings: the checks their constructors run at
+    start-up on the cluster, with the same messages."""
+    manager = cfg.reward.reward_manager
+    try:
+        cls = _manager_class(cfg)
+    except Exception as e:  # verl raises ValueError/AssertionError/ImportError/AttributeError here
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        return [
+            f"reward manager {manager.name!r} (source={manager.source}) cannot be loaded: {first}; the shipped "
+            "names are rlpt and rpt (or source=importlib with module.path=pkg://rlpt_verl.reward.rlpt_manager)"
+        ]
+    from rlpt_verl.llm_client import LLMConfigError
+    from rlpt_verl.reward.rlpt_manager import RLPTRewardManager, judge_settings
+    from rlpt_verl.reward.rpt_manager import RPTRewardManager, rpt_options
+
+    try:
+        if issubclass(cls, RLPTRewardManager):
+            managed = bool(cfg.reward.reward_model.get("enable"))
+            judge_settings(cfg, reward_router_address="verl-router:0" if managed else None)
+        elif issubclass(cls, RPTRewardManager):
+            rpt_options(cfg)
+    except (LLMConfigError, ValueError) as e:
+        return [str(e)]
+    return []
+
+
+def _data_problems(cfg, files: list[str], train: bool = True) -> list[str]:
+    """Empty files, and data the configured reward manager or dataset cannot use."""
+    import pyarrow.parquet as pq
+
+    problems = []
+    try:
+        cls = _manager_class(cfg)
+    except Exception:
+        cls = None
+    from rlpt_verl.reward.rlpt_manager import RLPTRewardManager
+    from rlpt_verl.reward.rpt_manager import RPTRewardManager
+
+    for f in files:
+        if not f.endswith(".parquet"):
+            continue
+        try:
+            meta = pq.ParquetFile(f)
+        except Exception as e:
+            problems.append(f"data file {f} is not readable parquet ({type(e).__name__})")
+            continue
+        if meta.metadata.num_rows == 0:
+            kind = "training" if train else "validation"
+            problems.append(f"{kind} data file {f} has 0 rows: rebuild it, or drop it from the data files")
+            continue
+        names = meta.schema_arrow.names
+        sources = set()
+        if "data_source" in names:
+            sources = set(meta.read_row_group(0, columns=["data_source"]).column(0).to_pylist())
+        rm = meta.schema_arrow.field("reward_model").type if "reward_model" in names else None
+        rm_fields = (
+            {rm.field(i).name for i in range(rm.num_fields)} if rm is not None and hasattr(rm, "num_fields") else set()
+        )
+        if cls is not None and issubclass(cls, RPTRewardManager) and "token_byte_ends" not in rm_fields:
+            problems.append(
+                f"the rpt reward manager needs reward_model.token_byte_ends, which {f} lacks (data sources "
+                f"{sorted(sources)}): build RPT data with `rlpt build-rpt`, not `rlpt build`"
+            )
+        if (
+            cls is not None
+            and issubclass(cls, RLPTRewardManager)
+            and sources
+            and sources <= {"rpt", "rpt_easy", "rpt_medium", "rpt_hard"}
+        ):
+            problems.append(
+                f"{f} holds RPT rows (data sources {sorted(sources)}) but the reward manager is rlpt: use the "
+                "rpt_grpo_fsdp recipe, or RLPT data from `rlpt build`"
+            )
+        custom = cfg.data.get("custom_cls") or {}
+        if train and custom.get("name") == "RLPTMixtureDataset" and sources - {"rlpt_asr", "rlpt_msr"}:
+            problems.append(
+                f"RLPTMixtureDataset needs rlpt_asr/rlpt_msr rows; {f} holds {sorted(sources)} "
+                "(pass train_asr.parquet and train_msr.parquet from `rlpt build`)"
+            )
+    return problems
+
+
+def _flatten(node, prefix: str = "") -> dict:
+    from omegaconf import DictConfig
+
+    out = {}
+    for key in node:
+        value = node.get(key)
+        name = f"{prefix}{key}"
+        if isinstance(value, DictConfig):
+            out.update(_flatten(value, name + "."))
+        elif key != "_target_":
+            out[name] = value
+    return out

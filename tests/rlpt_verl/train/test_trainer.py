@@ -1,0 +1,229 @@
+"""The RLPT trainer's methods on a stub trainer (no GPU) against a real TransferQueue on a local Ray cluster."""
+
+import pytest
+import torch
+
+from rlpt_verl.train.trainer import RLPTTrainer
+
+# Three GRPO groups of 4 rollouts: two ASR prompts and one MSR prompt, known rewards and response lengths.
+GROUPS = [
+    ("rlpt_asr", [1.0, 0.0, 0.0, 0.0], [2, 2, 2, 2]),
+    ("rlpt_asr", [1.0, 1.0, 0.0, 0.0], [2, 2, 2, 2]),
+    ("rlpt_msr", [1.0, 1.0, 1.0, 0.0], [6, 6, 6, 6]),
+]
+LAMBDA = 0.25
+
+
+@pytest.fixture(scope="module")
+def tq(ray_cluster):
+    import transfer_queue
+    from omegaconf import OmegaConf
+
+    conf = OmegaConf.create({"backend": {"SimpleStorage": {"num_data_storage_units": 2, "total_storage_size": 4096}}})
+    transfer_queue.init(conf)
+    yield transfer_queue
+    transfer_queue.close()
+
+
+def config(loss_agg_mode: str, lambda_mode: str, batch_size: int = 3, extra=()):
+    from rlpt_verl.reward.loop import reward_config
+
+    return reward_config(
+        ".",
+        overrides=[
+            f"data.train_batch_size={batch_size}",
+            *extra,
+            "algorithm.adv_estimator=grpo",
+            "actor_rollout_ref.rollout.n=4",
+            f"actor_rollout_ref.actor.loss_agg_mode={loss_agg_mode}",
+            f"+data.rlpt.lambda_mode={lambda_mode}",
+            f"+data.rlpt.msr_lambda={LAMBDA}",
+        ],
+    )
+
+
+def stub(cfg) -> RLPTTrainer:
+    trainer = object.__new__(RLPTTrainer)  # no workers, no GPUs: only the methods under test
+    trainer.config = cfg
+    return trainer
+
+
+def put_batch(tq, tag: str, extra=None, padding: int = 1):
+    """Rows shaped as verl's agent loop writes them (keys uid_session_index), plus verl-style padding rows."""
+    from transfer_queue import KVBatchMeta
+    from verl.utils.tensordict_utils import list_of_dict_to_tensordict
+
+    keys, rows, tags = [], [], []
+    for g, (source, rewards, lengths) in enumerate(GROUPS):
+        for s, (r, n) in enumerate(zip(rewards, lengths, strict=True)):
+            scores = torch.zeros(n)
+            scores[-1] = r
+            keys.append(f"{tag}g{g}_{s}_0")
+            rows.append(
+                {
+                    "uid": f"{tag}g{g}",
+                    "data_source": source,
+                    "response_mask": torch.ones(n, dtype=torch.int64),
+                    "rm_scores": scores,
+                    "extra_fields": {"reward_extra_info": (extra or {}).get((g, s), {})},
+                }
+            )
+            tags.append({"status": "success"})
+    for p in range(padding):  # verl's padding: a copy of the first row with an empty response, uid of its own
+        keys.append(f"{tag}pad_{p}_0")
+        rows.append(
+            {
+                **rows[0],
+                "uid": f"{tag}pad",
+                "response_mask": torch.zeros(1, dtype=torch.int64),
+                "rm_scores": torch.zeros(1),
+            }
+        )
+        tags.append({"status": "success", "is_padding": True})
+    tq.kv_batch_put(keys=keys, partition_id="train", fields=list_of_dict_to_tensordict(rows), tags=tags)
+    return KVBatchMeta(keys=keys, tags=tags, partition_id="train")
+
+
+def grpo(rewards):
+    """GRPO by hand: (r - mean) / (unbiased std + 1e-6), per group."""
+    r = torch.tensor(rewards)
+    return ((r - r.mean()) / (r.std() + 1e-6)).tolist()
+
+
+def row_advantages(tq, batch):
+    adv = tq.kv_batch_get(keys=batch.keys, partition_id="train", select_fields=["advantages"])["advantages"]
+    rows = adv.unbind()
+    for row in rows:  # outcome advantages: one value per row
+        assert torch.allclose(row, row[0].expand_as(row)) or row.numel() == 0 or not row.any()
+    return [float(row[0]) if row.numel() else 0.0 for row in rows]
+
+
+@pytest.mark.parametrize(
+    "loss_agg_mode, w_asr, w_msr",
+    [
+        # B = 12 rows, 8 ASR, 4 MSR: w_ASR = 12/((1+λ)·8) = 1.2, w_MSR = λ·12/((1+λ)·4) = 0.6
+        ("seq-mean-token-mean", 1.2, 0.6),
+        # T = 40 tokens, 16 ASR, 24 MSR: w_ASR = 40/((1+λ)·16) = 2.0, w_MSR = λ·40/((1+λ)·24) = 1/3
+        ("token-mean", 2.0, 1 / 3),
+    ],
+)
+def test_lambda_weights_scale_grpo_advantages_exactly(tq, loss_agg_mode, w_asr, w_msr):
+    batch = put_batch(tq, f"w{loss_agg_mode}")
+    metrics = {}
+    stub(config(loss_agg_mode, "weight"))._compute_advantage(batch, metrics)
+    got = row_advantages(tq, batch)
+    expected = []
+    for source, rewards, _ in GROUPS:
+        w = w_asr if source == "rlpt_asr" else w_msr
+        expected += [a * w for a in grpo(rewards)]
+    assert got[:12] == pytest.approx(expected, abs=1e-5)
+    assert got[12] == 0.0  # the padding row
+    assert metrics["rlpt/lambda/weight_asr"] == pytest.approx(w_asr)
+    assert metrics["rlpt/lambda/weight_msr"] == pytest.approx(w_msr)
+    assert metrics["rlpt/lambda/applied"] == 1.0
+    # At ratio 1 a row's PPO loss is -A_i per token, so aggregating the weighted advantages the way verl
+    # aggregates the loss gives (J_ASR + λ·J_MSR)/(1+λ) with each J the same aggregate within its task.
+    plain = sum((grpo(r) for _, r, _ in GROUPS), [])
+    sources = [s for s, r, _ in GROUPS for _ in r]
+    mass = [n for _, _, ls in GROUPS for n in ls] if loss_agg_mode == "token-mean" else [1] * 12
+    loss = sum(a * m for a, m in zip(got[:12], mass, strict=True)) / sum(mass)
+
+    def j(task):
+        rows = [i for i, s in enumerate(sources) if s == task]
+        return sum(plain[i] * mass[i] for i in rows) / sum(mass[i] for i in rows)
+
+    assert loss == pytest.approx((j("rlpt_asr") + LAMBDA * j("rlpt_msr")) / (1 + LAMBDA), abs=1e-6)
+
+
+def test_mix_mode_leaves_verls_advantages_untouched(tq):
+    batch = put_batch(tq, "mix")
+    metrics = {}
+    stub(config("seq-mean-token-mean", "mix"))._compute_advantage(batch, metrics)
+    expected = sum((grpo(r) for _, r, _ in GROUPS), [])
+    assert row_advantages(tq, batch)[:12] == pytest.approx(expected, abs=1e-5)
+    assert not any(k.startswith("rlpt/lambda") for k in metrics)
+
+
+def test_a_batch_without_msr_is_not_reweighted(tq):
+    global GROUPS
+    saved, GROUPS = GROUPS, GROUPS[:2]
+    try:
+        batch = put_batch(tq, "asronly")
+        metrics = {}
+        stub(config("seq-mean-token-mean", "weight", batch_size=2))._compute_advantage(batch, metrics)
+        assert row_advantages(tq, batch)[:8] == pytest.approx(sum((grpo(r) for _, r, _ in GROUPS), []), abs=1e-5)
+        assert metrics["rlpt/lambda/applied"] == 0.0
+    finally:
+        GROUPS = saved
+
+
+def test_task_metrics_from_the_transfer_queue(tq):
+    # reward extra info as the `rlpt` manager reports it, per (group, rollout)
+    extra = {}
+    for g in range(3):
+        for s in range(4):
+            acc = GROUPS[g][1][s]
+            extra[(g, s)] = {
+                "acc": acc,
+                "format_error": float(g == 0 and s == 3),
+                "judge_error": float(g == 2 and s == 3),
+                "judge_called": float(s != 0),  # the first rollout of each group took the textual shortcut
+            }
+    batch = put_batch(tq, "metrics", extra=extra, padding=2)
+    m = stub(config("seq-mean-token-mean", "mix")).rlpt_task_metrics(batch)
+    asr, msr = "train-task/rlpt_asr", "train-task/rlpt_msr"
+    assert m[f"{asr}/samples"] == 8 and m[f"{msr}/samples"] == 4  # padding rows are not counted
+    assert m[f"{asr}/reward/mean"] == pytest.approx(3 / 8) and m[f"{msr}/reward/mean"] == pytest.approx(3 / 4)
+    assert m[f"{asr}/acc/mean"] == pytest.approx(3 / 8) and m[f"{msr}/acc/mean"] == pytest.approx(3 / 4)
+    assert m[f"{asr}/response_length/mean"] == 2 and m[f"{msr}/response_length/mean"] == 6
+    assert m[f"{asr}/format_error/rate"] == pytest.approx(1 / 8) and m[f"{msr}/format_error/rate"] == 0
+    assert m[f"{asr}/judge_error/rate"] == 0 and m[f"{msr}/judge_error/rate"] == pytest.approx(1 / 4)
+    assert m[f"{asr}/judge_calls_avoided/share"] == pytest.approx(2 / 8)
+    assert m[f"{msr}/judge_calls_avoided/share"] == pytest.approx(1 / 4)
+
+
+def test_other_verl_jobs_keep_verls_sync_trainer():
+    from verl.trainer.ppo.v1 import get_trainer_cls
+    from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
+
+    import rlpt_verl.train.runner as ours
+
+    assert get_trainer_cls("sync") is PPOTrainerSync  # nothing registered over verl's name
+    assert ours.trainer_class(config("seq-mean-token-mean", "mix")) is RLPTTrainer
+    assert issubclass(RLPTTrainer, PPOTrainerSync)
+
+
+def test_bad_lambda_settings_are_named():
+    from rlpt_verl.train.trainer import rlpt_options
+
+    with pytest.raises(ValueError, match="data.rlpt.lambda_mode must be one of"):
+        rlpt_options(config("seq-mean-token-mean", "blend"))
+    opts = rlpt_options(config("token-mean", "weight"))
+    assert opts == {"lambda_mode": "weight", "msr_lambda": LAMBDA, "lambda_from": "data.rlpt.msr_lambda"}
+
+
+def test_missing_samples_stop_the_step_before_the_update(tq):
+    """verl 0.9.1 drops a sample whose reward raised (a judge that looks down raises in every reward worker)
+    and pads the batch: the trainer counts what is missing and stops before the update, naming the judge."""
+    from rlpt_verl.train.trainer import MissingSamplesError
+
+    judge = ["reward.reward_kwargs.judge_base_url=http://judge-7:8000/v1", "reward.reward_kwargs.judge_model=J"]
+    judge = ["+" + j for j in judge] + ["reward.reward_manager.name=rlpt"]
+    batch = put_batch(tq, "complete", padding=4)  # 12 real rows of 3 prompts x 4: nothing missing
+    metrics = {}
+    stub(config("seq-mean-token-mean", "mix", extra=judge))._compute_advantage(batch, metrics)
+    assert metrics["rlpt/rollout/missing_samples"] == 0.0 and metrics["rlpt/rollout/missing_share"] == 0.0
+    # the same step when 4 prompts were asked for: 4 samples never came back (their reward raised)
+    trainer = stub(config("seq-mean-token-mean", "mix", batch_size=4, extra=judge))
+    trainer.global_steps = 7
+    metrics = {}
+    with pytest.raises(
+        MissingSamplesError, match=r"step 7: 4 of 16 samples are missing \(25%.*judge at http://judge-7"
+    ):
+        trainer._compute_advantage(batch, metrics)
+    assert metrics["rlpt/rollout/missing_samples"] == 4.0 and metrics["rlpt/rollout/missing_share"] == 0.25
+    # a tolerance for rare rollout errors
+    tolerant = stub(
+        config("seq-mean-token-mean", "mix", batch_size=4, extra=[*judge, "+data.rlpt.max_missing_share=0.3"])
+    )
+    tolerant._compute_advantage(batch, {})
