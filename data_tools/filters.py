@@ -3,6 +3,11 @@
 Defaults are the Gopher paper's (Rae et al. 2021), the same as datatrove's ``GopherQualityFilter`` and
 ``GopherRepetitionFilter``, so results compare. :func:`filter_reason` returns the first rule a document
 breaks (the reason it is dropped for) or None.
+
+Gopher's rules assume English. Where they cannot hold they are adapted, not applied blindly: in text
+written mostly in Chinese or Japanese characters (no spaces between words) every such character counts as
+a word and the mean-word-length rule is skipped; the English stop-word rule applies only to text mostly
+in Latin script, and not at all when ``languages`` is set without ``en``.
 """
 
 from __future__ import annotations
@@ -74,6 +79,41 @@ def _duplicate_ngram_share(words: list[str], n: int, total_chars: int) -> float:
     return sum(len(w) for w, c in zip(words, covered, strict=True) if c) / total_chars
 
 
+_UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")  # kana and CJK ideographs
+_LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
+
+
+def words_of(text: str) -> tuple[list[str], bool]:
+    """(words, unspaced): whitespace-separated words, or, for text mostly in Chinese/Japanese characters,
+    each such character as a word plus the spaced words between them.
+
+    >>> words_of("Ein kurzer Satz.")
+    (['Ein', 'kurzer', 'Satz.'], False)
+    >>> words_of("今天下雨 OK")
+    (['今', '天', '下', '雨', 'OK'], True)
+    """
+    letters = sum(not c.isspace() for c in text) or 1
+    if len(_UNSPACED.findall(text)) < 0.3 * letters:
+        return _WORD.findall(text), False
+    out = []
+    for run in _WORD.findall(text):
+        out.extend(
+            m
+            for m in re.findall(
+                r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+",
+                run,
+            )
+        )
+    return out, True
+
+
+def _english_rules_apply(text: str, cfg: FilterConfig) -> bool:
+    if cfg.languages and "en" not in cfg.languages:
+        return False
+    letters = sum(c.isalpha() for c in text) or 1
+    return len(_LATIN.findall(text)) >= 0.5 * letters
+
+
 def filter_reason(text: str, cfg: FilterConfig = FilterConfig()) -> str | None:
     """The first rule ``text`` breaks, or None if it passes.
 
@@ -82,14 +122,14 @@ def filter_reason(text: str, cfg: FilterConfig = FilterConfig()) -> str | None:
     >>> filter_reason("buy now and save with the deal " * 20)
     'top_2gram'
     """
-    words = _WORD.findall(text)
+    words, unspaced = words_of(text)
     n = len(words)
     if n < cfg.min_words:
         return "too_few_words"
     if n > cfg.max_words:
         return "too_many_words"
     mean_len = sum(map(len, words)) / n
-    if not cfg.min_mean_word_length <= mean_len <= cfg.max_mean_word_length:
+    if not unspaced and not cfg.min_mean_word_length <= mean_len <= cfg.max_mean_word_length:
         return "mean_word_length"
     if (text.count("#") + text.count("...") + text.count("…")) / n > cfg.max_symbol_word_ratio:
         return "symbol_ratio"
@@ -101,7 +141,8 @@ def filter_reason(text: str, cfg: FilterConfig = FilterConfig()) -> str | None:
             return "ellipsis_lines"
     if sum(any(c.isalpha() for c in w) for w in words) / n < cfg.min_alpha_words_ratio:
         return "alpha_words_ratio"
-    if cfg.min_stop_words and len(STOP_WORDS.intersection(w.lower() for w in words)) < cfg.min_stop_words:
+    english = cfg.min_stop_words and _english_rules_apply(text, cfg)
+    if english and len(STOP_WORDS.intersection(w.lower() for w in words)) < cfg.min_stop_words:
         return "stop_words"
     total_chars = len(text)
     dup, dup_chars = _duplicates(lines)

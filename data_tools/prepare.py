@@ -27,12 +27,13 @@ from dataclasses import asdict, dataclass, field
 
 from ..errors import UserError
 from ..options import opt
+from ..paths import output_lock, prepare_output_dir
 from .decontam import DecontamConfig
 from .dedup import DedupConfig
 from .filters import FilterConfig
 from .normalize import NormalizeConfig
 from .quality import QualityConfig
-from .readers import CorpusOptions, CorpusReader
+from .readers import FORMATS_HELP, CorpusOptions, CorpusReader, discover
 
 REPORT_NAME = "prepare_report.json"
 LENGTH_BINS = (0, 100, 300, 1_000, 3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000)
@@ -58,6 +59,9 @@ class PrepareConfig(CorpusOptions):
     filters: FilterConfig | None = field(default_factory=FilterConfig)
     dedup: DedupConfig | None = field(default_factory=DedupConfig)
     pii: bool = opt(True, "keep PII unmasked", flag="--no-pii")
+    keep_work: bool = opt(
+        False, "keep work/ (input shards, signatures) after a complete run; by default only its quality cache stays"
+    )
     decontam: DecontamConfig | None = None
     quality: QualityConfig | None = None
 
@@ -76,7 +80,7 @@ class PrepareConfig(CorpusOptions):
     def fingerprint(self) -> dict:
         """Everything that decides the output (not where it goes nor how many workers write it)."""
         d = asdict(self)
-        for k in ("output", "engine", "workers", "ray_address"):
+        for k in ("output", "engine", "workers", "ray_address", "keep_work"):
             d.pop(k)
         d["inputs"] = list(d["inputs"])
         return json.loads(json.dumps(d, default=list))
@@ -139,8 +143,32 @@ class Layout:
     def __init__(self, output: str):
         self.output = output
         self.work = os.path.join(output, "work")
+        self._make()
+
+    def _make(self) -> None:
         for d in ("work/input", "work/stage1", "work/quality_cache", "kept", "dropped"):
-            os.makedirs(os.path.join(output, d), exist_ok=True)
+            os.makedirs(os.path.join(self.output, d), exist_ok=True)
+
+    def reset(self) -> None:
+        """Forget an earlier run's shards and outputs (its quality cache stays: it is keyed by text)."""
+        import shutil
+
+        for d in ("work/input", "work/stage1", "kept", "dropped"):
+            shutil.rmtree(os.path.join(self.output, d), ignore_errors=True)
+        for name in os.listdir(self.work):
+            if name.endswith(".json") or name.endswith(".parquet"):
+                os.unlink(os.path.join(self.work, name))
+        self._make()
+
+    def remove_work(self) -> None:
+        """After a complete run: everything in work/ except the quality cache (a rerun pays no rater again) and
+        settings.json (a rerun with other settings is still refused)."""
+        import shutil
+
+        for name in os.listdir(self.work):
+            if name not in ("quality_cache", "settings.json"):
+                path = os.path.join(self.work, name)
+                shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
 
     def input(self, i: int) -> str:
         return os.path.join(self.work, "input", f"part-{i:05d}.parquet")
@@ -198,6 +226,7 @@ def split_inputs(cfg: PrepareConfig, layout: Layout, quiet: bool) -> dict:
         "documents": ordinal,
         "skipped_at_read": dict(sorted(reader.stats.dropped.items())),
         "files_skipped": dict(sorted(reader.files_skipped.items())),
+        "files_skipped_examples": dict(sorted(reader.files_skipped_examples.items())),
         "length_hist": _hist(lengths),
     }
     _write_json(layout.split_done, info)
@@ -401,6 +430,13 @@ def finish_shard(cfg: PrepareConfig, shard: int) -> dict:
 # ---------------------------------------------------------------------------------------------
 # Engines
 # ---------------------------------------------------------------------------------------------
+def _ignore_sigint() -> None:
+    """In pool workers: Ctrl-C belongs to the parent, which terminates the pool at once (no worker tracebacks)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _call(args):
     fn, cfg, shard = args
     return fn(cfg, shard)
@@ -454,7 +490,7 @@ def run_phase(fn, cfg: PrepareConfig, shards: list[int], desc: str, quiet: bool)
         import multiprocessing as mp
 
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        with mp.get_context("spawn").Pool(cfg.workers) as pool:
+        with mp.get_context("spawn").Pool(cfg.workers, initializer=_ignore_sigint) as pool:  # Ctrl-C: terminate
             results = []
             for r in pool.imap(_call, [(fn, cfg, s) for s in shards]):
                 results.append(r)
@@ -469,6 +505,7 @@ def run_phase(fn, cfg: PrepareConfig, shards: list[int], desc: str, quiet: bool)
 # ---------------------------------------------------------------------------------------------
 def run_prepare(cfg: PrepareConfig, quiet: bool = False) -> dict:
     cfg.validate()
+    prepare_output_dir(cfg.output)  # an unusable --output fails here, before any reading or rating
     CorpusReader(list(cfg.inputs), cfg.reader_config())  # fail fast
     if cfg.decontam and cfg.decontam.eval_sets:
         _decontam_index(cfg.decontam)  # bad evaluation files fail here, before any work
@@ -477,16 +514,50 @@ def run_prepare(cfg: PrepareConfig, quiet: bool = False) -> dict:
 
         check_rater(cfg.quality)  # an unreachable rater fails here, before any work
     t0 = time.perf_counter()
+    with output_lock(prepare_output_dir(cfg.output)):
+        return _prepare(cfg, quiet, t0)
+
+
+def input_fingerprint(inputs) -> list[list]:
+    """[path, size, mtime_ns, content hash] of every file the inputs name (folders walked): what decides
+    whether a resumed run may reuse its earlier shards."""
+    import hashlib
+
+    files = []
+    for kind, path in discover(list(inputs)):
+        if kind == "hf":
+            files.extend(sorted(os.path.join(r, n) for r, _, names in os.walk(path) for n in names))
+        else:
+            files.append(path)
+    out = []
+    for path in files:
+        st = os.stat(path)
+        digest = hashlib.blake2b(digest_size=16)
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        out.append([os.path.abspath(path), st.st_size, st.st_mtime_ns, digest.hexdigest()])
+    return out
+
+
+def _prepare(cfg: PrepareConfig, quiet: bool, t0: float) -> dict:
     layout = Layout(cfg.output)
     settings_path = os.path.join(layout.work, "settings.json")
+    settings = {"config": cfg.fingerprint(), "inputs": input_fingerprint(cfg.inputs)}
     if os.path.exists(settings_path):
-        if json.load(open(settings_path)) != cfg.fingerprint():
+        earlier = json.load(open(settings_path))
+        if earlier.get("config") != settings["config"]:
             raise UserError(
-                f"{cfg.output} holds a run with other settings or inputs: use a new --output, or delete "
+                f"{cfg.output} holds a run with other settings: use a new --output, or delete "
                 f"{layout.work} to start over"
             )
-    else:
-        _write_json(settings_path, cfg.fingerprint())
+        if earlier.get("inputs") != settings["inputs"]:
+            print(
+                f"rlpt prepare: the inputs changed since the earlier run in {cfg.output}; starting over",
+                file=sys.stderr,
+            )
+            layout.reset()
+    _write_json(settings_path, settings)
     split = split_inputs(cfg, layout, quiet)
     shards = list(range(split["shards"]))
     clean = run_phase(clean_shard, cfg, shards, "clean", quiet)
@@ -497,5 +568,32 @@ def run_prepare(cfg: PrepareConfig, quiet: bool = False) -> dict:
     report = build_report(cfg, split, clean, clusters, final)
     _write_json(os.path.join(cfg.output, REPORT_NAME), report)
     write_html(report, os.path.join(cfg.output, "prepare_report.html"))
+    report["work_removed"] = not cfg.keep_work
+    if not cfg.keep_work:
+        layout.remove_work()
     report["_seconds"] = time.perf_counter() - t0
+    if not report["documents_kept"]:
+        raise UserError(nothing_kept(report, cfg))
     return report
+
+
+def nothing_kept(report: dict, cfg: PrepareConfig) -> str:
+    """The one line for a run that kept no document: the biggest reason, and the option that usually fixes it."""
+    reasons = Counter({f"read:{k}": v for k, v in report["records_skipped_at_read"].items()})
+    reasons.update(report["dropped_by_reason"])
+    files = report.get("files_skipped") or {}
+    if not reasons and not report["documents_in"]:
+        where = f"; files not read: {files}" if files else ""
+        return f"no documents in {', '.join(cfg.inputs)}{where} (supported inputs: {FORMATS_HELP})"
+    reason, n = reasons.most_common(1)[0]
+    hints = {
+        "read:missing_text_field": f"the records have no field {cfg.text_field!r}: set --text-field",
+        "read:text_not_string": f"field {cfg.text_field!r} is not text: set --text-field",
+        "filter:stop_words": "the stop-word rule is English-only: --min-stop-words 0 for other languages",
+        "filter:too_few_words": "--min-words is above these documents' length",
+        "quality:below_threshold": "lower --quality-threshold, or check the rater",
+    }
+    total = sum(reasons.values())
+    return f"kept 0 of {report['documents_in']} documents: the biggest drop is {reason} ({n} of {total}); " + hints.get(
+        reason, "see prepare_report.json (dropped_by_reason) and dropped/ for what was removed"
+    )

@@ -1,4 +1,5 @@
-"""Read documents from .jsonl/.json/.parquet/.txt files, folders and `datasets` save_to_disk folders.
+"""Read documents from .jsonl/.json/.parquet/.txt files (.jsonl/.json/.txt also compressed: .gz, .zst, .xz,
+.bz2), folders and `datasets` save_to_disk folders.
 
 Streaming: parquet and datasets are read in record batches and jsonl line by line, so memory does not
 grow with corpus size. A bad record never stops the run: it is skipped and counted by reason. A user
@@ -7,6 +8,7 @@ mistake (missing path, unknown format, missing column) raises :class:`UserError`
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections import Counter
@@ -19,7 +21,84 @@ from rlpt_verl.options import opt
 from .document import Document, StepStats
 
 SUFFIXES = {".jsonl": "jsonl", ".json": "json", ".parquet": "parquet", ".txt": "txt"}
+COMPRESSIONS = (".gz", ".zst", ".xz", ".bz2")  # streamed; for the text formats (parquet compresses itself)
+FORMATS_HELP = (
+    ".jsonl, .json, .parquet, .txt (.jsonl/.json/.txt also as .gz, .zst, .xz or .bz2), a folder of them, "
+    "or a `datasets` folder saved with save_to_disk"
+)
 _BATCH = 1024
+_EXAMPLES = 5  # skipped files named per reason in reports
+
+
+def input_kind(path: str) -> str | None:
+    """The reader for a file name, or None when it is not a supported format.
+
+    >>> input_kind("a/b.jsonl.zst"), input_kind("c.TXT.gz"), input_kind("d.parquet.gz"), input_kind("e.csv")
+    ('jsonl', 'txt', None, None)
+    """
+    stem, ext = os.path.splitext(path.lower())
+    if ext in COMPRESSIONS:
+        stem, ext = os.path.splitext(stem)
+        return SUFFIXES.get(ext) if ext != ".parquet" else None
+    return SUFFIXES.get(ext)
+
+
+def open_binary(path: str):
+    """``path`` opened for binary reading, decompressed on the fly by its suffix (streaming, bounded memory)."""
+    ext = os.path.splitext(path.lower())[1]
+    if ext == ".gz":
+        import gzip
+
+        return gzip.open(path, "rb")
+    if ext == ".bz2":
+        import bz2
+
+        return bz2.open(path, "rb")
+    if ext == ".xz":
+        import lzma
+
+        return lzma.open(path, "rb")
+    if ext == ".zst":
+        return io.BufferedReader(_ZstdRaw(path), buffer_size=1 << 16)
+    return open(path, "rb")
+
+
+class _ZstdRaw(io.RawIOBase):
+    """A .zst file decompressed as a stream, frame after frame; a file that ends inside a frame raises EOFError
+    (``zstandard.open`` would end quietly and lose the rest)."""
+
+    def __init__(self, path: str):
+        import zstandard
+
+        self._new = zstandard.ZstdDecompressor().decompressobj
+        self._file = open(path, "rb")
+        self._dec = self._new()
+        self._out = b""
+        self._mid_frame = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._out:
+            chunk = self._file.read(1 << 16)
+            if not chunk:
+                if self._mid_frame:
+                    raise EOFError("zstd data ended inside a frame (truncated file)")
+                return 0
+            while chunk:
+                self._mid_frame = True
+                self._out += self._dec.decompress(chunk)
+                chunk = b""
+                if self._dec.eof:  # frame done; what follows belongs to the next frame
+                    chunk, self._dec, self._mid_frame = self._dec.unused_data, self._new(), False
+        n = min(len(buffer), len(self._out))
+        buffer[:n], self._out = self._out[:n], self._out[n:]
+        return n
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
 
 
 @dataclass(frozen=True)
@@ -50,7 +129,21 @@ def _is_hf_dataset_dir(path: str) -> bool:
     return "dataset_dict.json" in names or {"dataset_info.json", "state.json"} <= names
 
 
-def discover(paths: list[str], files_skipped: Counter | None = None) -> list[tuple[str, str]]:
+class FileSkips:
+    """Files that were not read, counted by reason, with the first few of each named (for the summary)."""
+
+    def __init__(self):
+        self.counts: Counter = Counter()
+        self.examples: dict[str, list[str]] = {}
+
+    def add(self, reason: str, path: str) -> None:
+        self.counts[reason] += 1
+        names = self.examples.setdefault(reason, [])
+        if len(names) < _EXAMPLES:
+            names.append(path)
+
+
+def discover(paths: list[str], skips: FileSkips | None = None) -> list[tuple[str, str]]:
     """Expand inputs into (kind, path) in a deterministic order; folders are walked recursively."""
     found: list[tuple[str, str]] = []
     for path in paths:
@@ -69,19 +162,16 @@ def discover(paths: list[str], files_skipped: Counter | None = None) -> list[tup
                         inside.append(("hf", sub))
                         dirs.remove(d)
                 for name in sorted(files):
-                    kind = SUFFIXES.get(os.path.splitext(name)[1].lower())
+                    kind = input_kind(name)
                     if kind:
                         inside.append((kind, os.path.join(root, name)))
-                    elif files_skipped is not None:
-                        files_skipped["unsupported_format"] += 1
+                    elif skips is not None:
+                        skips.add("unsupported_format", os.path.join(root, name))
             found.extend(sorted(inside, key=lambda kp: kp[1]))
             continue
-        kind = SUFFIXES.get(os.path.splitext(path)[1].lower())
+        kind = input_kind(path)
         if kind is None:
-            raise UserError(
-                f"unknown input format: {path} (expected .jsonl, .json, .parquet, .txt, a folder of them, "
-                "or a `datasets` folder saved with save_to_disk)"
-            )
+            raise UserError(f"unknown input format: {path} (expected {FORMATS_HELP})")
         found.append((kind, path))
     return found
 
@@ -90,7 +180,7 @@ class CorpusReader:
     """Pipeline step 0: turn input paths into a stream of Documents.
 
     ``stats.dropped`` counts skipped documents by reason; ``files_skipped`` counts whole files
-    (binary, unsupported format, unreadable).
+    (binary, unsupported format, unreadable, corrupt archive) and ``files_skipped_examples`` names them.
     """
 
     name = "read"
@@ -98,14 +188,22 @@ class CorpusReader:
     def __init__(self, paths: list[str], config: ReaderConfig | None = None):
         self.config = config or ReaderConfig()
         self.stats = StepStats(self.name)
-        self.files_skipped: Counter = Counter()
-        self.inputs = discover(paths, self.files_skipped)
+        self._skips = FileSkips()
+        self.files_skipped: Counter = self._skips.counts
+        self.files_skipped_examples: dict[str, list[str]] = self._skips.examples
+        self.inputs = discover(paths, self._skips)
         if not self.inputs:
             raise UserError(f"no readable input files under: {', '.join(paths)}")
 
     def __iter__(self) -> Iterator[Document]:
         for kind, path in self.inputs:
-            yield from getattr(self, f"_read_{kind}")(path)
+            try:
+                yield from getattr(self, f"_read_{kind}")(path)
+            except _ARCHIVE_ERRORS as e:  # a truncated or corrupt archive, a file that vanished
+                self.skip_file(_archive_reason(e), path)
+
+    def skip_file(self, reason: str, path: str) -> None:
+        self._skips.add(reason, path)
 
     # -- one record -------------------------------------------------------------------------
     def _make(self, record, default_id: str, source: str) -> Document | None:
@@ -143,15 +241,15 @@ class CorpusReader:
 
     @staticmethod
     def _looks_binary(path: str) -> bool:
-        with open(path, "rb") as f:
+        with open_binary(path) as f:
             return b"\x00" in f.read(8192)
 
     # -- formats ----------------------------------------------------------------------------
     def _read_jsonl(self, path: str) -> Iterator[Document]:
         if self._looks_binary(path):
-            self.files_skipped["binary_file"] += 1
+            self.skip_file("binary_file", path)
             return
-        with open(path, "rb") as f:
+        with open_binary(path) as f:
             for line_no, raw in enumerate(f, start=1):
                 if not raw.strip():
                     continue
@@ -174,19 +272,19 @@ class CorpusReader:
 
     def _read_json(self, path: str) -> Iterator[Document]:
         """A JSON array of records, one record, or JSON Lines saved as .json."""
-        with open(path, "rb") as f:
+        with open_binary(path) as f:
             head = f.read(4096).lstrip()
         if head[:1] != b"[":
             yield from self._read_jsonl(path)
             return
         try:
-            with open(path, encoding="utf-8") as f:
-                records = json.load(f)
+            with open_binary(path) as f:
+                records = json.loads(f.read().decode("utf-8"))
         except UnicodeDecodeError:
-            self.files_skipped["invalid_utf8"] += 1
+            self.skip_file("invalid_utf8", path)
             return
         except json.JSONDecodeError:
-            self.files_skipped["malformed_json"] += 1
+            self.skip_file("malformed_json", path)
             return
         for i, record in enumerate(records):
             doc = self._make(record, f"{path}[{i}]", path)
@@ -194,13 +292,17 @@ class CorpusReader:
                 yield doc
 
     def _read_txt(self, path: str) -> Iterator[Document]:
-        if os.path.getsize(path) > 4 * self.config.max_doc_chars:
+        limit = 4 * self.config.max_doc_chars
+        if os.path.getsize(path) > limit:
             self.stats.drop("too_large")
             return
-        with open(path, "rb") as f:
-            raw = f.read()
+        with open_binary(path) as f:
+            raw = f.read(limit + 1)  # a compressed file's size says little about its text: read at most this
+        if len(raw) > limit:
+            self.stats.drop("too_large")
+            return
         if b"\x00" in raw:
-            self.files_skipped["binary_file"] += 1
+            self.skip_file("binary_file", path)
             return
         try:
             text = raw.decode("utf-8")
@@ -228,7 +330,7 @@ class CorpusReader:
         try:
             pf = pq.ParquetFile(path)
         except Exception:  # not a parquet file, truncated, ...
-            self.files_skipped["unreadable_parquet"] += 1
+            self.skip_file("unreadable_parquet", path)
             return
         columns = self._columns(pf.schema_arrow.names, path)
         row = 0
@@ -261,6 +363,24 @@ class CorpusReader:
                         yield doc
 
 
+def _archive_errors() -> tuple:
+    import lzma
+
+    import zstandard
+
+    return (OSError, EOFError, lzma.LZMAError, zstandard.ZstdError)
+
+
+_ARCHIVE_ERRORS = _archive_errors()
+
+
+def _archive_reason(e: Exception) -> str:
+    """Why a file could not be read to its end (the documents before the damage were kept)."""
+    if isinstance(e, EOFError) or "truncated" in str(e).lower() or "end of stream" in str(e).lower():
+        return "truncated_archive"
+    return "unreadable_file"
+
+
 class RecordReader(CorpusReader):
     """Streams whole records (``(default_id, dict)``) instead of documents, e.g. instruction data.
 
@@ -281,5 +401,5 @@ class RecordReader(CorpusReader):
         return list(available)
 
     def _read_txt(self, path: str):
-        self.files_skipped["txt_has_no_records"] += 1
+        self.skip_file("txt_has_no_records", path)
         return iter(())

@@ -33,6 +33,7 @@ def build_report(cfg, split: dict, clean: list[dict], clusters: dict, final: lis
         "engine": {"engine": cfg.engine, "workers": cfg.workers},
         "records_skipped_at_read": split["skipped_at_read"],
         "files_skipped": split["files_skipped"],
+        "files_skipped_examples": split.get("files_skipped_examples", {}),
         "documents_in": documents,
         "documents_kept": kept,
         "documents_dropped": sum(drops.values()),
@@ -74,8 +75,13 @@ def format_summary(report: dict, output: str) -> str:
         f"{report['near_duplicate_clusters']['cluster_size_hist']}",
         f"PII masked: {report['pii']} in {report['documents_with_pii']} kept documents",
     ]
+    if report["files_skipped"]:
+        named = {k: report.get("files_skipped_examples", {}).get(k, []) for k in report["files_skipped"]}
+        lines.append(f"files not read: {report['files_skipped']} e.g. {named}")
     if report["decontamination_hits"]:
         lines.append(f"contaminated documents dropped per benchmark: {report['decontamination_hits']}")
+    if report.get("work_removed"):
+        lines.append("removed work/ (shards and signatures resume no longer needs; --keep-work keeps them)")
     lines.append(
         f"wrote kept/ and dropped/ (sharded parquet), prepare_report.json and prepare_report.html to {output}; "
         f"next: rlpt build {output}/kept --id-field id ..."

@@ -228,7 +228,12 @@ def _cmd_math_data(args) -> int:
 
     r = run_math_data(from_args(MathDataConfig, args))
     print(f"records read: {r['records_read']}; rows: {r['rows']}; skipped: {r['skipped']} {r['skipped_at_read']}")
-    print(f"wrote train.parquet, val.parquet and math_report.json to {args.output}")
+    print(f"wrote {', '.join(r['files'].values())} and math_report.json to {args.output}")
+    if not r["rows"]["val"]:
+        print(
+            "no val.parquet (nothing held out): run RLVR without validation, e.g. "
+            f"data.val_files={args.output}/train.parquet trainer.val_before_train=false trainer.test_freq=-1"
+        )
     return 0
 
 

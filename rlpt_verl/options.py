@@ -139,6 +139,7 @@ def add_options(parser: argparse.ArgumentParser, cls) -> None:
     for s in specs(cls):
         o = s.option
         help_ = o.help if s.required or o.positional else f"{o.help} (default: {shown_default(s)})"
+        help_ = help_.replace("%", "%%")  # argparse formats help strings with %
         if o.positional:
             parser.add_argument(s.dest, nargs="+" if s.kind is tuple else None, help=o.help)
             continue

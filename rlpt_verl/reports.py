@@ -63,3 +63,21 @@ def reports_beside(files: list[str]) -> list[BuildReport]:
     """The build reports in the folders of ``files`` (data files), each read once, in path order."""
     paths = {os.path.join(os.path.dirname(f), name) for f in files for name in BUILD_REPORTS}
     return [read_build_report(p) for p in sorted(paths) if os.path.exists(p)]
+
+
+def held_out_nothing(data_file: str) -> bool:
+    """Whether ``data_file`` is a val.parquet that `rlpt math-data`/`sft-data` did not write because nothing was
+    held out (``--val-fraction 0``), by the report beside it."""
+    folder, name = os.path.split(data_file)
+    if name != "val.parquet":
+        return False
+    for report in (MATH_REPORT, SFT_REPORT):
+        path = os.path.join(folder, report)
+        try:
+            with open(path) as fh:
+                rows = json.load(fh).get("rows") or {}
+        except (OSError, ValueError, AttributeError):
+            continue
+        if rows.get("val") == 0:
+            return True
+    return False

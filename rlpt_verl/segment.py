@@ -113,7 +113,15 @@ class _Builder:
         """Segment buffered prose with punkt; returns the prose text (to detect a trailing '::')."""
         if not self.prose:
             return ""
-        joined = " ".join(line.strip() for line in self.prose)
+        if len(self.prose) >= 2 and (
+            all(_TABLE_ROW.match(line) for line in self.prose) or _looks_like_code(self.prose)
+        ):
+            joined = "\n".join(self.prose)  # a table or plain code: one segment per line, layout kept
+            for line in self.prose:
+                self.emit(line)
+            self.prose = []
+            return joined
+        joined = _join_wrapped(self.prose)
         self.prose = []
         # A list marker ("1.", "(a)") would be a "sentence" of its own to punkt: keep it on the item.
         marker = _LIST_MARKER.match(joined)
@@ -137,6 +145,25 @@ _CODE_LINE = re.compile(
     r"^\s*(def |class |import |from \S+ import |return\b|(el)?if .*:\s*$|else:|for .* in .*:\s*$|while .*:\s*$"
     r"|try:|except\b|with .*:\s*$|@\w|#|//|[\w.\[\]]+ [-+*/%]?= |[\w.]+\(.*\)\s*;?\s*$|[{}]\s*$)"
 )
+
+
+_TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$|^[^\t]+(\t[^\t]*){2,}$")
+_CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef\u3000-\u303f]")
+
+
+def _join_wrapped(lines: list[str]) -> str:
+    """Soft-wrapped lines as one line: joined by a space, except between two CJK characters (which never have
+    one between them).
+
+    >>> _join_wrapped(["价格上涨", "了。", "Prices rose", "again."])
+    '价格上涨了。 Prices rose again.'
+    """
+    out = ""
+    for line in (x.strip() for x in lines):
+        if out and line and not (_CJK_CHAR.match(out[-1]) and _CJK_CHAR.match(line[0])):
+            out += " "
+        out += line
+    return out
 
 
 def _looks_like_code(lines: list[str]) -> bool:

@@ -124,23 +124,43 @@ def _rank_key(seed: int, doc: Document) -> bytes:
     return hashlib.blake2b(f"{seed}\x00".encode() + doc.text.encode("utf-8", "replace"), digest_size=8).digest()
 
 
-def select_validation(docs: Iterable[Document], n: int, seed: int, usable: Callable[[Document], bool]) -> set[int]:
+VAL_DOCS_AUTO = "min(100, 10% of the documents), at least 1"
+
+
+def auto_val_docs(documents: int) -> int:
+    """The default number of validation documents: 10% of the corpus, at most 100, at least one when there are
+    two documents or more (so a small corpus keeps most of its documents for training).
+
+    >>> [auto_val_docs(d) for d in (0, 1, 2, 20, 500, 100_000)]
+    [0, 0, 1, 2, 50, 100]
+    """
+    return min(100, max(1, documents // 10)) if documents >= 2 else 0
+
+
+def select_validation(
+    docs: Iterable[Document], n: int | None, seed: int, usable: Callable[[Document], bool]
+) -> set[int]:
     """Ordinals of the ``n`` usable documents with the smallest seeded hash: a split by document, O(n) memory.
+    ``n=None`` is :func:`auto_val_docs` of the documents read.
 
     ``usable`` is asked only about a document that would enter the current top n, so an expensive check
     runs about n·ln(D/n) times over D documents.
     """
-    if n <= 0:
+    cap = 100 if n is None else n
+    if cap <= 0:
         return set()
-    heap: list[tuple[bytes, int]] = []  # the n smallest (key, ordinal), negated for heapq
+    heap: list[tuple[bytes, int]] = []  # the cap smallest (key, ordinal), negated for heapq
+    read = 0
     for ordinal, doc in enumerate(docs):
+        read += 1
         item = (bytes(255 - b for b in _rank_key(seed, doc)), -ordinal)
-        if (len(heap) < n or item > heap[0]) and usable(doc):
-            if len(heap) < n:
+        if (len(heap) < cap or item > heap[0]) and usable(doc):
+            if len(heap) < cap:
                 heapq.heappush(heap, item)
             else:
                 heapq.heapreplace(heap, item)
-    return {-neg for _, neg in heap}
+    keep = len(heap) if n is not None else auto_val_docs(read)
+    return {-neg for _, neg in heapq.nlargest(keep, heap)}
 
 
 def config_record(cfg) -> dict:
@@ -150,11 +170,22 @@ def config_record(cfg) -> dict:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}
 
 
-def skipped_line(documents: dict, files_skipped: dict) -> str:
-    """The summary line of documents skipped (at read and at build, by reason) and files not read."""
+def skipped_line(documents: dict, files_skipped: dict, examples: dict | None = None) -> str:
+    """The summary line of documents skipped (at read and at build, by reason) and files not read, named.
+
+    >>> skipped_line({"skipped_at_read": {"empty": 2}}, {"unsupported_format": 1}, {"unsupported_format": ["a.csv"]})
+    "documents skipped: 2 {'empty': 2}; files not read: unsupported_format 1 (a.csv)"
+    """
     skipped = {**documents.get("skipped_at_read", {}), **documents.get("skipped_at_build", {})}
     line = f"documents skipped: {sum(skipped.values())} {skipped}"
-    return line + (f"; files skipped: {files_skipped}" if files_skipped else "")
+    if not files_skipped:
+        return line
+    named = []
+    for reason, n in sorted(files_skipped.items()):
+        shown = (examples or {}).get(reason, [])
+        more = f", +{n - len(shown)} more" if n > len(shown) and shown else ""
+        named.append(f"{reason} {n}" + (f" ({', '.join(shown)}{more})" if shown else ""))
+    return line + "; files not read: " + "; ".join(named)
 
 
 def prompt_tokens_line(p: dict, budget: int) -> str:

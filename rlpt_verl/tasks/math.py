@@ -2,18 +2,20 @@
 
 Rows use data_source ``DigitalLearningGmbH/MATH-lighteval`` so verl's built-in ``default_compute_score``
 checks answers with its MATH verifier (last ``\\boxed{}`` of the response against the ground truth).
-A full solution as the answer is reduced to its last ``\\boxed{}`` content.
+The stored answer is what follows GSM8K's ``####``, else the last ``\\boxed{}``, else the answer field itself;
+a worked solution without either gives its final number or is skipped and counted (``answer_not_extractable``).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass
 
 from rlpt_verl.errors import UserError
 from rlpt_verl.options import opt
-from rlpt_verl.paths import write_json_atomic
+from rlpt_verl.paths import staged_output, write_json_atomic
 from rlpt_verl.reports import MATH_REPORT
 from rlpt_verl.tasks.common import held_out
 
@@ -23,25 +25,55 @@ QUESTION_FIELDS = ("problem", "question", "prompt", "query")
 ANSWER_FIELDS = ("answer", "final_answer", "solution", "response")
 
 
-def final_answer(text: str) -> str:
-    """The last \\boxed{} content when there is one, else the text itself (stripped).
+SOLUTION_FIELDS = ("solution", "response")  # whole worked solutions: the answer must be found inside
+_GSM8K = re.compile(r"####\s*(.+?)\s*$", re.S)
+_THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
+_FINAL_NUMBER = re.compile(r"(-?\d[\d,]*(?:\.\d+)?)\s*\$?\s*[.!]?\s*$")
 
-    >>> final_answer("so x = \\\\boxed{\\\\frac{1}{2}}."), final_answer(" 42 ")
-    ('\\\\frac{1}{2}', '42')
+
+def _clean_number(answer: str) -> str:
+    return answer.replace(",", "") if _THOUSANDS.match(answer) else answer
+
+
+def final_answer(text: str, solution: bool = False) -> str | None:
+    r"""The answer verl's MATH verifier should compare with: after GSM8K's ``####``, else the last ``\boxed{}``,
+    else an answer field as it stands; a worked ``solution`` without either gives its final number, or None
+    (not extractable: such a row would score 0 for a correct ``\boxed{}`` answer).
+
+    >>> final_answer("so x = \\boxed{\\frac{1}{2}}."), final_answer(" 42 ")
+    ('\\frac{1}{2}', '42')
+    >>> final_answer("She pays 3*24 = 72.\n#### 72")
+    '72'
+    >>> final_answer("#### 1,000"), final_answer("In all 12 + 30 = 42.", solution=True)
+    ('1000', '42')
+    >>> final_answer("The area doubles, as shown above.", solution=True) is None
+    True
     """
     from verl.utils.reward_score.math_reward import last_boxed_only_string, remove_boxed
 
+    gsm8k = _GSM8K.search(text)
+    if gsm8k:
+        return _clean_number(gsm8k.group(1).strip()) or None
     boxed = last_boxed_only_string(text)
     if boxed is not None:
         try:
-            return remove_boxed(boxed).strip()
+            return remove_boxed(boxed).strip() or None
         except (AssertionError, IndexError):
             pass
-    return text.strip()
+    if not solution:
+        return text.strip() or None
+    final = _FINAL_NUMBER.search(text.strip())
+    return _clean_number(final.group(1).rstrip(".")) if final else None
 
 
 def to_question_answer(record: dict, question_field: str | None = None, answer_field: str | None = None):
-    """(question, answer) or (None, reason)."""
+    """(question, answer) or (None, reason).
+
+    >>> to_question_answer({"question": "How many?", "answer": "Two and two.\\n#### 4"})
+    (('How many?', '4'), None)
+    >>> to_question_answer({"problem": "Why?", "solution": "Because it is so."})
+    (None, 'answer_not_extractable')
+    """
     q_key = question_field or next((k for k in QUESTION_FIELDS if k in record), None)
     a_key = answer_field or next((k for k in ANSWER_FIELDS if k in record), None)
     if q_key is None or a_key is None:
@@ -51,9 +83,12 @@ def to_question_answer(record: dict, question_field: str | None = None, answer_f
         a = str(a)
     if not isinstance(q, str) or not isinstance(a, str):
         return None, "not_a_string"
-    if not q.strip() or not final_answer(a):
+    if not q.strip() or not a.strip():
         return None, "empty"
-    return (q.strip(), final_answer(a)), None
+    answer = final_answer(a, solution=a_key in SOLUTION_FIELDS)
+    if answer is None:
+        return None, "answer_not_extractable"
+    return (q.strip(), answer), None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,7 +102,13 @@ class MathDataConfig:
 
 
 def run_math_data(cfg: MathDataConfig) -> dict:
-    inputs, output, val_fraction, seed = cfg.inputs, cfg.output, cfg.val_fraction, cfg.seed
+    """Convert and write; the files appear in ``cfg.output`` only when the whole run succeeded."""
+    with staged_output(cfg.output, owned=("train.parquet", "val.parquet", MATH_REPORT)) as out:
+        return _math_data(cfg, out)
+
+
+def _math_data(cfg: MathDataConfig, output: str) -> dict:
+    inputs, val_fraction, seed = cfg.inputs, cfg.val_fraction, cfg.seed
     question_field, answer_field = cfg.question_field, cfg.answer_field
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -100,14 +141,15 @@ def run_math_data(cfg: MathDataConfig) -> dict:
             f"no usable question/answer in {', '.join(inputs)} (skipped: {dict(skipped)}); "
             "use problem/question and answer fields or --question-field/--answer-field"
         )
-    os.makedirs(output, exist_ok=True)
     for split, data in rows.items():
-        pq.write_table(pa.Table.from_pylist(data) if data else pa.table({}), os.path.join(output, f"{split}.parquet"))
+        if data:  # no empty val.parquet (a table without columns, which verl cannot load)
+            pq.write_table(pa.Table.from_pylist(data), os.path.join(output, f"{split}.parquet"))
     report = {
         "records_read": reader.stats.forwarded + reader.stats.total_dropped,
         "skipped_at_read": dict(sorted(reader.stats.dropped.items())),
         "skipped": dict(sorted(skipped.items())),
         "rows": {k: len(v) for k, v in rows.items()},
+        "files": {k: f"{k}.parquet" for k, v in rows.items() if v},
         "data_source": DATA_SOURCE,
     }
     write_json_atomic(os.path.join(output, MATH_REPORT), report, sort_keys=True)

@@ -19,11 +19,12 @@ from rlpt_verl.data_tools import CorpusReader, Document
 from rlpt_verl.data_tools.readers import CorpusOptions
 from rlpt_verl.errors import UserError
 from rlpt_verl.options import opt
-from rlpt_verl.paths import write_json_atomic
+from rlpt_verl.paths import staged_output, write_json_atomic
 from rlpt_verl.prompts import asr_prompt, msr_prompt
 from rlpt_verl.reports import RLPT_REPORT
 from rlpt_verl.segment import join_segments, split_sentences
 from rlpt_verl.tasks.common import (
+    VAL_DOCS_AUTO,
     PoolWriter,
     config_record,
     percentiles,
@@ -62,7 +63,9 @@ class BuildConfig(CorpusOptions):
     )
     min_target_chars: int = opt(20, "shorter sentences are never targets (they stay in contexts)")
     max_targets_per_doc: int = opt(0, "sample at most N targets per document, seeded (0 = all)")
-    val_docs: int = opt(100, "documents held out for validation (split by document)")
+    val_docs: int | None = opt(
+        None, "documents held out for validation (split by document)", shown_default=VAL_DOCS_AUTO
+    )
     val_max_rows: int = opt(
         4000,
         "validation rows at most (half ASR, half MSR; extra rows of the held-out documents are dropped and "
@@ -80,7 +83,7 @@ class BuildConfig(CorpusOptions):
             (self.max_reference_tokens >= 1, "--max-reference-tokens must be >= 1"),
             (self.min_target_chars >= 0, "--min-target-chars must be >= 0"),
             (self.max_targets_per_doc >= 0, "--max-targets-per-doc must be >= 0 (0 = all)"),
-            (self.val_docs >= 0, "--val-docs must be >= 0"),
+            (self.val_docs is None or self.val_docs >= 0, "--val-docs must be >= 0"),
             (self.val_max_rows >= 2, "--val-max-rows must be >= 2 (one row per task)"),
             (self.workers >= 1, "--workers must be >= 1"),
         ]
@@ -244,7 +247,10 @@ _WORKER: DocumentBuilder | None = None
 
 
 def _init_worker(cfg: BuildConfig) -> None:
+    import signal
+
     global _WORKER
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it terminates the pool at once
     _WORKER = DocumentBuilder(cfg)
 
 
@@ -303,22 +309,32 @@ class _Runner:
         for window in windows(docs, 64 * self.cfg.workers):
             yield from self.pool.imap(_worker_build, window, chunksize=4)
 
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
+        """Wait for the workers; after a failure or Ctrl-C, stop them at once instead."""
         if self.pool is not None:
-            self.pool.close()
+            if failed:
+                self.pool.terminate()
+            else:
+                self.pool.close()
             self.pool.join()
 
 
 def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
-    """Build the four pools and the report; returns the report dict."""
+    """Build the four pools and the report; returns the report dict. The files appear in ``cfg.output`` only
+    when the whole build succeeded (an earlier build there stays intact otherwise)."""
     cfg.validate()
+    with staged_output(cfg.output) as out:
+        return _build(cfg, out, quiet)
+
+
+def _build(cfg: BuildConfig, out: str, quiet: bool) -> dict:
     reader_cfg = cfg.reader_config()
     CorpusReader(list(cfg.inputs), reader_cfg)  # fail fast on bad paths before loading anything
     t0 = time.perf_counter()
     builder = DocumentBuilder(cfg)
-    os.makedirs(cfg.output, exist_ok=True)
-    runner = _Runner(cfg, builder)
+    runner = None
     try:
+        runner = _Runner(cfg, builder)  # inside: Ctrl-C while the pool starts still stops it
         # Pass 1: the --val-docs usable documents with the smallest seeded hash are validation docs.
         # Only a document that would enter the current top-N is segmented to check it is usable, so
         # this pass costs a read and a hash per document (about N·ln(D/N) checks in all).
@@ -329,13 +345,13 @@ def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
                 cfg.seed,
                 builder.usable,
             )
-            if cfg.val_docs
+            if cfg.val_docs != 0
             else set()
         )
 
         # Pass 2: build and write.
         writers = {
-            (s, t): PoolWriter(os.path.join(cfg.output, f"{s}_{t}.parquet"), parquet_schema())
+            (s, t): PoolWriter(os.path.join(out, f"{s}_{t}.parquet"), parquet_schema())
             for s in ("train", "val")
             for t in TASKS
         }
@@ -370,17 +386,26 @@ def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
                 doc_skips["all_prompts_too_long"] += 1
         for w in writers.values():
             w.close()
-    finally:
-        runner.close()
+    except BaseException:
+        if runner is not None:
+            runner.close(failed=True)
+        raise
+    runner.close()
 
     train_rows = writers[("train", "asr")].count + writers[("train", "msr")].count
     if not train_rows:
-        raise UserError(
-            f"no training rows from {', '.join(cfg.inputs)}: documents used {docs_used} "
-            f"(validation {docs_per_split['val']}), skipped at read {dict(reader.stats.dropped)}, "
-            f"at build {dict(doc_skips)}, files {dict(reader.files_skipped)}; "
-            "check --text-field, lower --val-docs or --min-target-chars, or raise --max-prompt-tokens"
-        )
+        if docs_per_split["val"] and not docs_per_split["train"]:
+            cause = (
+                f"all {docs_per_split['val']} usable documents went to validation (--val-docs "
+                f"{'default' if cfg.val_docs is None else cfg.val_docs}); lower --val-docs or add documents"
+            )
+        else:
+            cause = (
+                f"documents used {docs_used}, skipped at read {dict(reader.stats.dropped)}, at build "
+                f"{dict(doc_skips)}, files not read {dict(reader.files_skipped)}; check --text-field, lower "
+                "--min-target-chars, or raise --max-prompt-tokens"
+            )
+        raise UserError(f"no training rows from {', '.join(cfg.inputs)}: {cause}")
     rows_total = sum(w.count for w in writers.values())
     report = {
         "config": config_record(cfg),
@@ -392,6 +417,7 @@ def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
             "used_per_split": dict(sorted(docs_per_split.items())),
         },
         "files_skipped": dict(sorted(reader.files_skipped.items())),
+        "files_skipped_examples": dict(sorted(reader.files_skipped_examples.items())),
         "segments": segments,
         "samples": {f"{s}_{t}": writers[(s, t)].count for s in ("train", "val") for t in TASKS},
         "samples_dropped": dict(sorted(sample_drops.items())),
@@ -400,7 +426,7 @@ def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
         "truncated_context_share": round(truncated / rows_total, 6) if rows_total else 0.0,
         "files": {f"{s}_{t}": f"{s}_{t}.parquet" for s in ("train", "val") for t in TASKS},
     }
-    write_json_atomic(os.path.join(cfg.output, RLPT_REPORT), report, sort_keys=True)
+    write_json_atomic(os.path.join(out, RLPT_REPORT), report, sort_keys=True)
     report["_seconds"] = time.perf_counter() - t0
     report["_prompt_tokens_total"] = sum(k * v for k, v in hist.items())
     return report
@@ -410,7 +436,7 @@ def format_summary(report: dict, output: str) -> str:
     d, s = report["documents"], report["samples"]
     lines = [
         f"documents read: {d['read']}, used: {d['used']} {d['used_per_split']}",
-        skipped_line(d, report["files_skipped"]),
+        skipped_line(d, report["files_skipped"], report.get("files_skipped_examples")),
         f"segments: {report['segments']}",
         "samples: "
         + ", ".join(f"{k}={v}" for k, v in s.items())

@@ -25,10 +25,11 @@ from rlpt_verl.data_tools import CorpusReader, Document
 from rlpt_verl.data_tools.readers import CorpusOptions
 from rlpt_verl.errors import UserError
 from rlpt_verl.options import opt
-from rlpt_verl.paths import write_json_atomic
+from rlpt_verl.paths import staged_output, write_json_atomic
 from rlpt_verl.prompts import RPT_TEMPLATES, rpt_prompt
 from rlpt_verl.reports import RPT_REPORT
 from rlpt_verl.tasks.common import (
+    VAL_DOCS_AUTO,
     PoolWriter,
     config_record,
     percentiles,
@@ -68,7 +69,7 @@ class RPTBuildConfig(CorpusOptions):
     max_positions_per_doc: int = opt(16, "seeded sample per document (0 = all)")
     min_context_tokens: int = opt(16, "policy tokens of context a position needs")
     continuation_tokens: int = opt(16, "ground-truth tokens stored; longer predictions score 0 (`beyond_reference`)")
-    val_docs: int = opt(100, "documents held out for the validation splits")
+    val_docs: int | None = opt(None, "documents held out for the validation splits", shown_default=VAL_DOCS_AUTO)
     seed: int = opt(0, "position sampling, validation choice")
     window_tokens: int = opt(1024, "proxy forward-pass window")
     window_overlap: int = opt(256, "left context shared by adjacent windows: every position keeps at least this much")
@@ -89,7 +90,7 @@ class RPTBuildConfig(CorpusOptions):
             (self.max_positions_per_doc >= 0, "--max-positions-per-doc must be >= 0 (0 = all)"),
             (self.min_context_tokens >= 1, "--min-context-tokens must be >= 1"),
             (self.continuation_tokens >= 1, "--continuation-tokens must be >= 1"),
-            (self.val_docs >= 0, "--val-docs must be >= 0"),
+            (self.val_docs is None or self.val_docs >= 0, "--val-docs must be >= 0"),
             (self.window_tokens >= 2, "--window-tokens must be >= 2"),
             (
                 1 <= self.window_overlap < self.window_tokens,
@@ -266,17 +267,32 @@ def parquet_schema():
     )
 
 
-def _histogram(values: list[float]) -> dict:
-    counts = Counter(bisect.bisect_right(ENTROPY_BINS, v) - 1 for v in values)
+def entropy_bins(values) -> Counter:
+    """Counts per ENTROPY_BINS bin (by bin index): the corpus histogram is kept as counts, never as values
+    (a list of every scored entropy would cost ≈ 32 GB per billion proxy tokens).
+
+    >>> entropy_bins([0.1, 0.3, 0.2999, 9.0]) == Counter({0: 1, 1: 2, 7: 1})
+    True
+    """
+    return Counter(bisect.bisect_right(ENTROPY_BINS, round(v, 3)) - 1 for v in values)
+
+
+def _histogram(counts: Counter) -> dict:
     labels = [f"[{a}, {b})" for a, b in zip(ENTROPY_BINS, ENTROPY_BINS[1:], strict=False)] + [f">= {ENTROPY_BINS[-1]}"]
     return {labels[i]: counts.get(i, 0) for i in range(len(labels))}
 
 
 def run_build_rpt(cfg: RPTBuildConfig, quiet: bool = False, scorer=None) -> dict:
-    """Write train.parquet, val_{easy,medium,hard}.parquet and the report; returns the report dict."""
+    """Write train.parquet, val_{easy,medium,hard}.parquet and the report; returns the report dict. The files
+    appear in ``cfg.output`` only when the whole build succeeded."""
+    cfg.validate()
+    with staged_output(cfg.output) as out:
+        return _build_rpt(cfg, out, quiet, scorer)
+
+
+def _build_rpt(cfg: RPTBuildConfig, out: str, quiet: bool, scorer) -> dict:
     from rlpt_verl.tasks.rpt_entropy import make_scorer
 
-    cfg.validate()
     reader_cfg = cfg.reader_config()
     CorpusReader(list(cfg.inputs), reader_cfg)  # fail fast on bad paths before loading models
     t0 = time.perf_counter()
@@ -305,7 +321,6 @@ def run_build_rpt(cfg: RPTBuildConfig, quiet: bool = False, scorer=None) -> dict
         cfg.device,
         cfg.dtype,
     )
-    os.makedirs(cfg.output, exist_ok=True)
 
     # Pass 1: validation documents = the --val-docs smallest seeded hashes among documents long enough.
     min_chars = 4 * cfg.min_context_tokens
@@ -316,10 +331,10 @@ def run_build_rpt(cfg: RPTBuildConfig, quiet: bool = False, scorer=None) -> dict
 
     # Pass 2: score, select, write.
     names = ["train"] + [f"val_{name}" for name, _ in VAL_SPLITS]
-    writers = {n: PoolWriter(os.path.join(cfg.output, f"{n}.parquet"), schema=parquet_schema()) for n in names}
+    writers = {n: PoolWriter(os.path.join(out, f"{n}.parquet"), schema=parquet_schema()) for n in names}
     reader = CorpusReader(list(cfg.inputs), reader_cfg)
     drops, doc_skips, docs_per_split = Counter(), Counter(), Counter()
-    hist_prompt, scored_entropies = Counter(), []
+    hist_prompt, hist_entropy = Counter(), Counter()
     positions_scored = positions_above = tokens_scored = index = ordinal = 0
     for chunk in windows(progress(reader, "build-rpt", quiet), cfg.chunk_docs):
         encoded = [builder.proxy_ids(doc.text) for doc in chunk]
@@ -331,7 +346,7 @@ def run_build_rpt(cfg: RPTBuildConfig, quiet: bool = False, scorer=None) -> dict
             res = builder.build(doc, offsets, ent, val_threshold if split == "val" else cfg.entropy_threshold)
             positions_scored += len(res["scored"])
             positions_above += res["above"]
-            scored_entropies.extend(round(h, 3) for h in res["scored"])
+            hist_entropy.update(entropy_bins(res["scored"]))
             drops.update(res["dropped"])
             if not res["rows"]:
                 doc_skips["no_position_above_threshold" if not res["above"] else "no_usable_position"] += 1
@@ -351,6 +366,12 @@ def run_build_rpt(cfg: RPTBuildConfig, quiet: bool = False, scorer=None) -> dict
         w.close()
 
     if not writers["train"].count:
+        if docs_per_split["val"] and not docs_per_split["train"]:
+            raise UserError(
+                f"no training rows from {', '.join(cfg.inputs)}: all {docs_per_split['val']} usable documents went "
+                f"to validation (--val-docs {'default' if cfg.val_docs is None else cfg.val_docs}); lower "
+                "--val-docs or add documents"
+            )
         raise UserError(
             f"no training rows from {', '.join(cfg.inputs)}: documents read {reader.stats.forwarded}, skipped "
             f"{dict(doc_skips)}, positions above {cfg.entropy_threshold}: {positions_above}, dropped {dict(drops)}; "
@@ -366,19 +387,20 @@ def run_build_rpt(cfg: RPTBuildConfig, quiet: bool = False, scorer=None) -> dict
             "used_per_split": dict(sorted(docs_per_split.items())),
         },
         "files_skipped": dict(sorted(reader.files_skipped.items())),
+        "files_skipped_examples": dict(sorted(reader.files_skipped_examples.items())),
         "proxy_tokens_scored": tokens_scored,
         "positions": {
             "scored": positions_scored,
             "above_threshold": positions_above,
             "dropped": dict(sorted(drops.items())),
-            "entropy_histogram": _histogram(scored_entropies),
+            "entropy_histogram": _histogram(hist_entropy),
         },
         "samples": {n: w.count for n, w in writers.items()},
         "prompt_tokens": percentiles(hist_prompt),
         "files": {n: f"{n}.parquet" for n in names},
         "val_splits": {f"rpt_{n}": f"entropy > {th}" for n, th in VAL_SPLITS},
     }
-    write_json_atomic(os.path.join(cfg.output, RPT_REPORT), report, sort_keys=True)
+    write_json_atomic(os.path.join(out, RPT_REPORT), report, sort_keys=True)
     report["_seconds"] = seconds
     return report
 
@@ -388,7 +410,7 @@ def format_summary(report: dict, output: str) -> str:
     return "\n".join(
         [
             f"documents read: {d['read']}, used: {d['used_per_split']}",
-            skipped_line(d, report["files_skipped"]),
+            skipped_line(d, report["files_skipped"], report.get("files_skipped_examples")),
             f"proxy tokens scored: {report['proxy_tokens_scored']} in {report.get('_seconds', 0):.1f}s",
             f"positions scored: {pos['scored']}, above threshold: {pos['above_threshold']}, dropped: {pos['dropped']}",
             "samples: " + ", ".join(f"{k}={v}" for k, v in report["samples"].items()),

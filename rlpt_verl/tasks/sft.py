@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from rlpt_verl.errors import UserError
 from rlpt_verl.options import opt
-from rlpt_verl.paths import write_json_atomic
+from rlpt_verl.paths import staged_output, write_json_atomic
 from rlpt_verl.reports import SFT_REPORT
 from rlpt_verl.tasks.common import PoolWriter, held_out
 
@@ -104,7 +104,13 @@ class SFTDataConfig:
 
 
 def run_sft_data(cfg: SFTDataConfig) -> dict:
-    inputs, output, val_fraction, seed = cfg.inputs, cfg.output, cfg.val_fraction, cfg.seed
+    """Convert and write; the files appear in ``cfg.output`` only when the whole run succeeded."""
+    with staged_output(cfg.output) as out:
+        return _sft_data(cfg, out)
+
+
+def _sft_data(cfg: SFTDataConfig, output: str) -> dict:
+    inputs, val_fraction, seed = cfg.inputs, cfg.val_fraction, cfg.seed
     prompt_field, response_field = cfg.prompt_field, cfg.response_field
     import pyarrow as pa
 
@@ -115,7 +121,6 @@ def run_sft_data(cfg: SFTDataConfig) -> dict:
     if bool(prompt_field) != bool(response_field):
         raise UserError("--prompt-field and --response-field go together")
     reader = RecordReader(list(inputs), ReaderConfig())
-    os.makedirs(output, exist_ok=True)
     schema = pa.schema([("messages", pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())])))])
     writers = {s: PoolWriter(os.path.join(output, f"{s}.parquet"), schema) for s in ("train", "val")}
     counts, formats, skipped = Counter(), Counter(), Counter()
@@ -141,6 +146,7 @@ def run_sft_data(cfg: SFTDataConfig) -> dict:
         "skipped_at_read": dict(sorted(reader.stats.dropped.items())),
         "skipped": dict(sorted(skipped.items())),
         "files_skipped": dict(sorted(reader.files_skipped.items())),
+        "files_skipped_examples": dict(sorted(reader.files_skipped_examples.items())),
         "formats": dict(sorted(formats.items())),
         "rows": {"train": counts["train"], "val": counts["val"]},
         "files": {"train": "train.parquet", "val": "val.parquet"},

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from rlpt_verl.errors import UserError
-from rlpt_verl.reports import reports_beside
+from rlpt_verl.reports import held_out_nothing, reports_beside
 
 MANAGER_NAMES = {"rlpt", "RLPTRewardManager"}
 
@@ -108,6 +108,13 @@ def check_config(cfg) -> list[str]:
         for f in _files(data.get("train_files")) + _files(data.get("val_files"))
         if "://" not in f and not os.path.exists(f)
     ]
+    for f in [f for f in missing if f in _files(data.get("val_files")) and held_out_nothing(f)]:
+        missing.remove(f)
+        problems.append(
+            f"{f} does not exist: the data was converted with --val-fraction 0 (nothing held out); run without "
+            "validation (data.val_files=<the train file> trainer.val_before_train=false trainer.test_freq=-1) or "
+            "convert again with --val-fraction 0.05"
+        )
     problems.extend(_data_problems(cfg, [f for f in _files(data.get("train_files")) if f not in missing]))
     problems.extend(_data_problems(cfg, [f for f in _files(data.get("val_files")) if f not in missing], train=False))
     problems.extend(_val_problems(cfg, [f for f in _files(data.get("val_files")) if f not in missing]))
@@ -136,7 +143,7 @@ def _run_problems(cfg) -> list[str]:
             f"trainer.save_freq={trainer.get('save_freq')}: this run never saves a checkpoint (no weights at the end, "
             "nothing to resume or to start RLVR from); set trainer.save_freq=50"
         )
-    if not (trainer.get("test_freq") or 0) > 0:
+    if not (trainer.get("test_freq") or 0) > 0 and trainer.get("val_before_train", True):
         problems.append(
             f"trainer.test_freq={trainer.get('test_freq')}: validation runs only before step 1; set it to 50"
         )

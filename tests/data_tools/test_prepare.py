@@ -189,6 +189,7 @@ def test_an_interrupted_run_resumes_to_identical_output(prepare_corpus, tmp_path
         "--decontaminate",
         prepare_corpus["eval"],
         "--quiet",
+        "--keep-work",  # to compare the finished shards' files after the resumed run
     ]
     full = tmp_path / "full"
     assert rlpt("prepare", *args, "-o", str(full)).returncode == 0
@@ -228,6 +229,71 @@ def test_user_mistakes_exit_2_with_one_line(prepare_corpus, tmp_path, args, mess
     assert message in p.stderr and "Traceback" not in p.stderr
 
 
+def test_a_changed_input_is_redone_not_served_from_the_earlier_run(prepare_corpus, tmp_path):
+    corpus = tmp_path / "c.jsonl"
+    docs = [
+        json.loads(x) for x in open(os.path.join(prepare_corpus["dir"], "mixed.jsonl")) if x.startswith('{"id": "news')
+    ]
+    docs = docs[:12]
+    corpus.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    args = [str(corpus), "-o", str(tmp_path / "out"), "--quiet", "--min-words", "5", "--keep-work"]
+    assert rlpt("prepare", *args).returncode == 0
+    assert (tmp_path / "out" / "work" / "input").is_dir()  # --keep-work
+    first = json.load(open(tmp_path / "out" / "prepare_report.json"))["documents_in"]
+    corpus.write_text("".join(json.dumps(d) + "\n" for d in docs[:5]))  # the same path, other content
+    p = rlpt("prepare", *args)
+    assert p.returncode == 0 and "inputs changed since the earlier run" in p.stderr
+    assert (first, json.load(open(tmp_path / "out" / "prepare_report.json"))["documents_in"]) == (len(docs), 5)
+
+
+def test_work_is_removed_after_a_complete_run(prepared):
+    assert sorted(os.listdir(os.path.join(prepared["dir"], "work"))) == ["quality_cache", "settings.json"]
+
+
 def test_rerun_with_other_settings_is_refused(prepared, prepare_corpus):
     p = rlpt("prepare", prepare_corpus["dir"], "-o", prepared["dir"], "--id-field", "id", "--no-pii", "--quiet")
     assert p.returncode == 2 and "holds a run with other settings" in p.stderr
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ([], "biggest drop is read:missing_text_field (20 of 20); the records have no field 'text': set --text-field"),
+        (["--text-field", "body", "--min-words", "100000"], "biggest drop is filter:too_few_words (20 of 20)"),
+    ],
+)
+def test_keeping_nothing_is_an_error_naming_the_biggest_reason(tmp_path, extra, message):
+    from pydoc_data.topics import topics
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(json.dumps({"body": topics[k]}) + "\n" for k in sorted(topics)[:20]))
+    p = rlpt("prepare", str(corpus), "-o", str(tmp_path / "out"), "--quiet", *extra)
+    assert p.returncode == 2, (p.stdout, p.stderr)
+    assert message in p.stderr and "Traceback" not in p.stderr
+    assert os.path.exists(tmp_path / "out" / "prepare_report.json")  # what was dropped, and why, stays readable
+
+
+def test_ctrl_c_stops_prepare_with_workers_at_once_and_nothing_is_half_written(prepare_corpus, tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rlpt_verl.cli", "prepare", prepare_corpus["dir"], "-o", str(out), "--id-field", "id"]
+        + ["--shard-docs", "8", "--workers", "2", "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 300
+    while not glob.glob(str(out / "work" / "stage1" / "part-*.json")) and time.time() < deadline:
+        time.sleep(0.05)  # the clean phase is under way on the pool
+    assert proc.poll() is None, proc.communicate()
+    sent = time.time()
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("prepare --workers 2 ignored Ctrl-C for 30 s")
+    assert proc.returncode == 130 and time.time() - sent < 30, err
+    assert "Traceback" not in err
+    assert not [f for f in glob.glob(str(out / "**" / "*"), recursive=True) if f.endswith(".tmp")]
+    assert not (out.parent / "out.rlpt-lock").exists()

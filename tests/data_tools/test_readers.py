@@ -39,6 +39,64 @@ def test_all_formats_yield_the_same_documents(tmp_path):
     assert docs[2].id == f"{tmp_path / 'a.jsonl'}:3"
 
 
+def _compress(data: bytes, ext: str) -> bytes:
+    import bz2
+    import gzip
+    import lzma
+
+    import zstandard
+
+    return {
+        ".gz": gzip.compress,
+        ".bz2": bz2.compress,
+        ".xz": lzma.compress,
+        ".zst": zstandard.ZstdCompressor().compress,
+    }[ext](data)
+
+
+@pytest.mark.parametrize("ext", [".gz", ".zst", ".xz", ".bz2"])
+def test_compressed_corpora_stream_like_plain_ones(tmp_path, ext):
+    """The usual shapes of public dumps: .jsonl.gz, .jsonl.zst, .json.xz, .txt.bz2, ... named or inside a folder."""
+    jsonl = "".join(json.dumps({"text": t}) + "\n" for t in TEXTS).encode()
+    folder = tmp_path / "dump"
+    folder.mkdir()
+    (folder / f"a.jsonl{ext}").write_bytes(_compress(jsonl, ext))
+    (folder / f"b.json{ext}").write_bytes(_compress(json.dumps([{"text": t} for t in TEXTS]).encode(), ext))
+    (folder / f"c.txt{ext}").write_bytes(_compress(TEXTS[0].encode(), ext))
+    reader, docs = read([folder / f"a.jsonl{ext}"])
+    assert [d.text for d in docs] == TEXTS and not reader.files_skipped
+    reader, docs = read([folder])
+    assert [d.text for d in docs] == TEXTS + TEXTS + TEXTS[:1]
+    assert not reader.files_skipped and not reader.stats.dropped
+
+
+@pytest.mark.parametrize("ext", [".gz", ".zst", ".xz", ".bz2"])
+def test_a_truncated_archive_keeps_what_it_had_and_is_named(tmp_path, ext):
+    every = [topics[k] for k in sorted(topics)]  # ≈ 1 MB of varied text: several compressed blocks
+    data = _compress("".join(json.dumps({"text": t}) + "\n" for t in every).encode(), ext)
+    (tmp_path / f"cut.jsonl{ext}").write_bytes(data[: len(data) // 2])
+    reader, docs = read([tmp_path])
+    assert len(docs) < len(every) and (docs or ext == ".bz2")  # bz2's 900 kB blocks: half a file holds none
+    assert [d.text for d in docs] == every[: len(docs)]  # what came before the damage, in order
+    (reason,) = reader.files_skipped
+    assert reason in ("truncated_archive", "unreadable_file")
+    assert reader.files_skipped_examples[reason] == [str(tmp_path / f"cut.jsonl{ext}")]
+
+
+def test_files_a_folder_holds_but_cannot_read_are_counted_and_named(tmp_path):
+    (tmp_path / "a.jsonl").write_text(json.dumps({"text": TEXTS[0]}) + "\n")
+    (tmp_path / "notes.csv").write_text("text\nhello\n")
+    (tmp_path / "table.parquet.gz").write_bytes(b"\x1f\x8b")
+    (tmp_path / "blob.jsonl").write_bytes(b"\x00\x01\x02")
+    reader, docs = read([tmp_path])
+    assert [d.text for d in docs] == [TEXTS[0]]
+    assert reader.files_skipped == {"unsupported_format": 2, "binary_file": 1}
+    assert reader.files_skipped_examples["unsupported_format"] == [
+        str(tmp_path / "notes.csv"),
+        str(tmp_path / "table.parquet.gz"),
+    ]
+
+
 def test_folders_are_recursive_sorted_and_find_datasets(tmp_path):
     import datasets
 

@@ -107,3 +107,28 @@ def test_segments_bounded_on_real_code_heavy_topic():
     segs = split_sentences(topics["class"])
     assert max(len(s.text) for s in segs) < 1500
     assert any(s.text.startswith("class ") for s in segs)
+
+
+def test_wrapped_cjk_lines_join_without_a_space():
+    """Chinese and Japanese never put a space between characters; a soft wrap must not add one."""
+    segs = split_sentences("价格在过去一年里上涨\n了很多。人们很担心\n未来的生活！\n日本語の文章も\n同じです。")
+    assert [s.text for s in segs] == [
+        "价格在过去一年里上涨了很多。",
+        "人们很担心未来的生活！",
+        "日本語の文章も同じです。",
+    ]
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        ["| model | score |", "| --- | --- |", "| base | 0.41 |"],
+        ["name\tsize\tkind", "a.txt\t12\tfile", "b\t-\tdir"],
+        ["total = 0", "for x in items:", "    total += x", "print(total)"],
+    ],
+)
+def test_tables_and_plain_code_keep_one_line_per_segment(block):
+    text = "Here it is.\n\n" + "\n".join(block) + "\n\nThat was all."
+    segs = split_sentences(text)
+    assert [s.text for s in segs] == ["Here it is.", *[line.strip() for line in block], "That was all."]
+    assert join_segments(segs) == text.replace("    total", "total")  # layout rebuilt (indentation aside)

@@ -2,6 +2,7 @@
 verl's built-in math verifier; the RLVR recipe composes and passes verl's validation."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -84,3 +85,62 @@ def test_rlvr_recipe_has_the_rlpt_hyperparameters(tokenizer_dir):
     ):
         assert OmegaConf.select(rlvr, path) == OmegaConf.select(rlpt, path), path
     assert rlvr.reward.reward_manager.name == "naive" and rlvr.reward.custom_reward_function.path is None
+
+
+# GSM8K-shaped records (written for this test; no third-party text): "#### N" answers, worked solutions.
+GSM8K_STYLE = [
+    {"question": "A box holds 12 pens. How many pens are in 6 boxes?", "answer": "6 * 12 = 72 pens.\n#### 72"},
+    {"question": "A school buys 25 desks at 40 dollars. What is the bill?", "answer": "25 * 40 = 1000\n#### 1,000"},
+    {"problem": "What is 7 squared?", "solution": "Seven times seven is 49."},
+    {"problem": "Why is the sky blue?", "solution": "Because shorter wavelengths scatter more, as shown above."},
+]
+
+
+def math_data(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "rlpt_verl.cli", "math-data", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_gsm8k_and_solution_answers_are_extracted_and_verl_scores_them(tmp_path):
+    from verl.utils.reward_score import default_compute_score
+
+    (tmp_path / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in GSM8K_STYLE))
+    out = tmp_path / "math"
+    p = math_data(str(tmp_path / "qa.jsonl"), "-o", str(out), "--val-fraction", "0")
+    assert p.returncode == 0, p.stderr
+    report = json.load(open(out / "math_report.json"))
+    assert report["skipped"] == {"answer_not_extractable": 1} and report["rows"] == {"train": 3, "val": 0}
+    rows = pq.read_table(out / "train.parquet").to_pylist()
+    assert [r["reward_model"]["ground_truth"] for r in rows] == ["72", "1000", "49"]
+    for row in rows:  # a correct boxed answer earns 1 with verl's own verifier (the whole "#### 72" text would not)
+        truth = row["reward_model"]["ground_truth"]
+        assert default_compute_score(row["data_source"], f"So the answer is $\\boxed{{{truth}}}$.", truth) == 1.0
+    assert default_compute_score(rows[0]["data_source"], "\\boxed{72}", GSM8K_STYLE[0]["answer"]) == 0.0
+
+
+def test_nothing_held_out_writes_no_val_file_and_doctor_says_what_to_do(tmp_path, tokenizer_dir):
+    (tmp_path / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in GSM8K_STYLE))
+    out = tmp_path / "math"
+    assert math_data(str(tmp_path / "qa.jsonl"), "-o", str(out), "--val-fraction", "0.9").returncode == 0
+    assert (out / "val.parquet").exists()
+    p = math_data(str(tmp_path / "qa.jsonl"), "-o", str(out), "--val-fraction", "0")
+    assert p.returncode == 0 and "no val.parquet" in p.stdout
+    assert sorted(os.listdir(out)) == ["math_report.json", "train.parquet"]  # the earlier val.parquet is gone
+    d = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rlpt_verl.cli",
+            "doctor",
+            "rlvr_grpo_fsdp",
+            f"actor_rollout_ref.model.path={tokenizer_dir}",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "RLPT_MATH_DATA": str(out)},
+        timeout=600,
+    )
+    assert d.returncode == 1
+    assert f"{out}/val.parquet does not exist: the data was converted with --val-fraction 0" in d.stderr
+    assert "data files not found" not in d.stderr

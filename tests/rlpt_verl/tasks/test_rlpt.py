@@ -290,7 +290,7 @@ def test_dirty_corpus_is_skipped_and_counted(tmp_path, tokenizer_dir):
         (["{tmp}/ok.jsonl", "--tokenizer", "no-such-org/no-such-model"], "cannot load tokenizer 'no-such-org/no-such"),
         (["{tmp}/ok.parquet", "--text-field", "body"], "no column 'body'"),
         (["{tmp}/ok.jsonl", "--max-prompt-tokens", "0"], "--max-prompt-tokens must be positive"),
-        (["{tmp}/ok.jsonl", "--val-docs", "5"], "no training rows from"),
+        (["{tmp}/ok.jsonl", "--val-docs", "5"], "all 1 usable documents went to validation (--val-docs 5)"),
         (["{tmp}/ok.jsonl", "--msr-lambda", "0.3"], "add +data.rlpt.msr_lambda=0.3 to the training command"),
     ],
 )
@@ -308,3 +308,14 @@ def test_user_mistakes_exit_2_with_one_line(tmp_path, tokenizer_dir, args, messa
     assert p.returncode == 2, (p.stdout, p.stderr)
     assert message in p.stderr
     assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_validation_share_scales_with_a_small_corpus(tmp_path, pydoc_jsonl, tokenizer_dir):
+    """20 documents: the default holds out 2 (10%), not 100 (which left nothing to train on)."""
+    docs = open(pydoc_jsonl).read().splitlines()[:20]
+    (tmp_path / "small.jsonl").write_text("\n".join(docs) + "\n")
+    p = rlpt("build", str(tmp_path / "small.jsonl"), "-o", str(tmp_path / "out"), "--tokenizer", tokenizer_dir)
+    assert p.returncode == 0, p.stderr
+    report = json.load(open(tmp_path / "out" / "build_report.json"))
+    assert report["documents"]["used_per_split"]["val"] == 2
+    assert report["documents"]["used_per_split"]["train"] >= 15

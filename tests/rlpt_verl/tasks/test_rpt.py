@@ -154,6 +154,7 @@ def rlpt(*args, **kw):
         (["--template", "v9"], "invalid choice: 'v9'"),
         (["--max-prompt-tokens", "40"], "leaves no room for context"),
         (["--entropy-threshold", "99"], "no training rows from"),
+        (["--val-docs", "100000"], "usable documents went to validation (--val-docs 100000); lower --val-docs"),
     ],
 )
 def test_user_mistakes_exit_2_with_one_line(tmp_path, champ_jsonl, model_dir, args, message):
