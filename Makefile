@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.rlpt-installed
 # Where test/quickstart assets (the SmolLM2 folder, built data) are cached; never inside git.
 export RLPT_CACHE ?= $(HOME)/.cache/rlpt-verl
 
-.PHONY: install quickstart test lint e2e e2e-venv bench-build bench-reward bench-rpt bench-prepare clean
+.PHONY: install quickstart test lint e2e e2e-venv bench-build bench-reward bench-rpt bench-prepare bench-dedup clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -50,6 +50,10 @@ bench-rpt: install
 # installs datatrove into $(RLPT_CACHE)/bench-venv on first use (never into .venv)
 bench-prepare: install
 	$(PY) benchmarks/bench_prepare.py
+
+# near-duplicate recall per Jaccard bin, ours and datatrove (same bench-venv)
+bench-dedup: install
+	$(PY) benchmarks/bench_dedup_recall.py --datatrove
 
 clean:
 	rm -rf $(VENV) build *.egg-info quickstart_out e2e_out

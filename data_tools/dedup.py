@@ -33,8 +33,10 @@ _TOKEN = re.compile(r"\w+")
 class DedupConfig:
     exact: bool = opt(True, "skip exact deduplication", flag="--no-exact-dedup")
     near: bool = opt(True, "skip MinHash near-duplicate removal", flag="--no-near-dedup")
+    # 0.7, not 0.8: with 128 permutations the estimate's noise and the banding lose half the pairs at true
+    # Jaccard 0.80-0.85 when the threshold is 0.8 (benchmarks/bench_dedup_recall.py, docs/benchmarks.md)
     threshold: float = opt(
-        0.8, "Jaccard similarity (of word shingle sets) of near duplicates", flag="--dedup-threshold"
+        0.7, "estimated Jaccard similarity (of word shingle sets) at which documents merge", flag="--dedup-threshold"
     )
     num_perm: int = opt(128, "MinHash permutations")
     ngram: int = opt(5, "words per shingle", flag="--shingle-words")

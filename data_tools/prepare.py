@@ -18,6 +18,7 @@ every shard is a pure function of its input and the cluster table, so both engin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -159,6 +160,14 @@ class Layout:
             if name.endswith(".json") or name.endswith(".parquet"):
                 os.unlink(os.path.join(self.work, name))
         self._make()
+
+    def remove_partial(self) -> None:
+        """Temporary files of shards that were being written (each shard is renamed into place when done)."""
+        for root, _, names in os.walk(self.output):
+            for name in names:
+                if name.endswith(".tmp"):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(os.path.join(root, name))
 
     def remove_work(self) -> None:
         """After a complete run: everything in work/ except the quality cache (a rerun pays no rater again) and
@@ -558,6 +567,15 @@ def _prepare(cfg: PrepareConfig, quiet: bool, t0: float) -> dict:
             )
             layout.reset()
     _write_json(settings_path, settings)
+    layout.remove_partial()  # a killed earlier run may have left a shard's temporary file
+    try:
+        return _run_phases(cfg, layout, quiet, t0)
+    except BaseException:  # Ctrl-C or a failure: the pools are stopped; leave no temporary file behind
+        layout.remove_partial()
+        raise
+
+
+def _run_phases(cfg: PrepareConfig, layout: Layout, quiet: bool, t0: float) -> dict:
     split = split_inputs(cfg, layout, quiet)
     shards = list(range(split["shards"]))
     clean = run_phase(clean_shard, cfg, shards, "clean", quiet)

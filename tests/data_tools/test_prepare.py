@@ -273,6 +273,12 @@ def test_keeping_nothing_is_an_error_naming_the_biggest_reason(tmp_path, extra, 
     assert os.path.exists(tmp_path / "out" / "prepare_report.json")  # what was dropped, and why, stays readable
 
 
+def _as_from_a_terminal() -> None:
+    """A command started from a terminal gets Ctrl-C; one started in the background by a non-interactive shell
+    (as CI may run these tests) inherits SIGINT ignored, so Ctrl-C is restored to its default here."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_prepare_with_workers_at_once_and_nothing_is_half_written(prepare_corpus, tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen(
@@ -281,6 +287,7 @@ def test_ctrl_c_stops_prepare_with_workers_at_once_and_nothing_is_half_written(p
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_as_from_a_terminal,
     )
     deadline = time.time() + 300
     while not glob.glob(str(out / "work" / "stage1" / "part-*.json")) and time.time() < deadline:
