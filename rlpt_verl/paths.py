@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 
@@ -52,6 +53,19 @@ def write_json_atomic(path: str, data, sort_keys: bool = False) -> None:
         raise
 
 
+def _lock_owner(lock: str) -> tuple[str, int]:
+    """(host, pid) written in a lock file; ("", 0) when unreadable."""
+    try:
+        parts = open(lock).read().split()
+    except OSError:
+        return "", 0
+    if len(parts) == 1 and parts[0].isdigit():
+        return socket.gethostname(), int(parts[0])
+    if len(parts) == 2 and parts[1].isdigit():
+        return parts[0], int(parts[1])
+    return "", 0
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -74,10 +88,12 @@ def output_lock(output: str, option: str = "--output") -> Iterator[None]:
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
-            try:
-                pid = int(open(lock).read().strip() or 0)
-            except (OSError, ValueError):
-                pid = 0
+            host, pid = _lock_owner(lock)
+            if host and host != socket.gethostname():  # another node of a shared filesystem: cannot check it
+                raise UserError(
+                    f"{option} {output} is being written by an rlpt command on {host} (pid {pid}); wait for it, "
+                    f"or remove {lock} if that command is gone"
+                ) from None
             if pid and _pid_alive(pid):
                 raise UserError(
                     f"{option} {output} is being written by another rlpt command (pid {pid}); wait for it to end, "
@@ -89,7 +105,7 @@ def output_lock(output: str, option: str = "--output") -> Iterator[None]:
         except OSError as e:
             raise UserError(f"{option} {output}: cannot write beside it ({e.strerror})") from None
         with os.fdopen(fd, "w") as f:
-            f.write(str(os.getpid()))
+            f.write(f"{socket.gethostname()} {os.getpid()}")
         break
     try:
         yield
@@ -129,6 +145,9 @@ def staged_output(output: str, option: str = "--output", owned: tuple[str, ...] 
     output = prepare_output_dir(output, option)
     with output_lock(output, option):
         tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(output.rstrip('/'))}.tmp-", dir=os.path.dirname(output))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the output folder gets the usual permissions
         try:
             yield tmp
             if not os.path.exists(output):
