@@ -150,3 +150,12 @@ def cpu_hog():
     for p in procs:
         p.kill()
         p.wait()
+
+
+def as_from_a_terminal() -> None:
+    """preexec_fn for a command the tests interrupt with SIGINT: a command started from a terminal gets Ctrl-C;
+    one started in the background by a non-interactive shell (as CI may run the tests) inherits SIGINT ignored,
+    so Ctrl-C is restored to its default here."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

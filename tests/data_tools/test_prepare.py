@@ -17,6 +17,8 @@ from rlpt_verl.data_tools.decontam import DecontamConfig, words
 from rlpt_verl.data_tools.filters import FilterConfig
 from rlpt_verl.data_tools.prepare import PrepareConfig, run_prepare
 
+from ..conftest import as_from_a_terminal
+
 
 def config(corpus, out, **kw) -> PrepareConfig:
     base = dict(
@@ -273,12 +275,6 @@ def test_keeping_nothing_is_an_error_naming_the_biggest_reason(tmp_path, extra, 
     assert os.path.exists(tmp_path / "out" / "prepare_report.json")  # what was dropped, and why, stays readable
 
 
-def _as_from_a_terminal() -> None:
-    """A command started from a terminal gets Ctrl-C; one started in the background by a non-interactive shell
-    (as CI may run these tests) inherits SIGINT ignored, so Ctrl-C is restored to its default here."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def test_ctrl_c_stops_prepare_with_workers_at_once_and_nothing_is_half_written(prepare_corpus, tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen(
@@ -287,7 +283,7 @@ def test_ctrl_c_stops_prepare_with_workers_at_once_and_nothing_is_half_written(p
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=_as_from_a_terminal,
+        preexec_fn=as_from_a_terminal,
     )
     deadline = time.time() + 300
     while not glob.glob(str(out / "work" / "stage1" / "part-*.json")) and time.time() < deadline:

@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+from ...conftest import as_from_a_terminal
+
 
 def rlpt(*args, **kw):
     return subprocess.run([sys.executable, "-m", "rlpt_verl.cli", *args], capture_output=True, text=True, **kw)
@@ -63,12 +65,6 @@ def test_an_unusable_output_is_one_line_before_any_work(tmp_path, pydoc_jsonl, w
     assert len(p.stderr.strip().splitlines()) == 1 and time.monotonic() - t0 < 60
 
 
-def _as_from_a_terminal() -> None:
-    """A command started from a terminal gets Ctrl-C; one started in the background by a non-interactive shell
-    (as CI may run these tests) inherits SIGINT ignored, so Ctrl-C is restored to its default here."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def test_ctrl_c_stops_a_multi_process_build_at_once(tmp_path, pydoc_jsonl, tokenizer_dir):
     corpus = tmp_path / "big.jsonl"
     lines = open(pydoc_jsonl).read()
@@ -80,7 +76,7 @@ def test_ctrl_c_stops_a_multi_process_build_at_once(tmp_path, pydoc_jsonl, token
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=_as_from_a_terminal,
+        preexec_fn=as_from_a_terminal,
     )
     import psutil
 
