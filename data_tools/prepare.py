@@ -514,7 +514,7 @@ def run_phase(fn, cfg: PrepareConfig, shards: list[int], desc: str, quiet: bool)
 # ---------------------------------------------------------------------------------------------
 def run_prepare(cfg: PrepareConfig, quiet: bool = False) -> dict:
     cfg.validate()
-    prepare_output_dir(cfg.output)  # an unusable --output fails here, before any reading or rating
+    output = prepare_output_dir(cfg.output)  # an unusable --output fails here, before any reading or rating
     CorpusReader(list(cfg.inputs), cfg.reader_config())  # fail fast
     if cfg.decontam and cfg.decontam.eval_sets:
         _decontam_index(cfg.decontam)  # bad evaluation files fail here, before any work
@@ -523,7 +523,7 @@ def run_prepare(cfg: PrepareConfig, quiet: bool = False) -> dict:
 
         check_rater(cfg.quality)  # an unreachable rater fails here, before any work
     t0 = time.perf_counter()
-    with output_lock(prepare_output_dir(cfg.output)):
+    with output_lock(output):
         return _prepare(cfg, quiet, t0)
 
 

@@ -152,10 +152,34 @@ def cpu_hog():
         p.wait()
 
 
-def as_from_a_terminal() -> None:
-    """preexec_fn for a command the tests interrupt with SIGINT: a command started from a terminal gets Ctrl-C;
-    one started in the background by a non-interactive shell (as CI may run the tests) inherits SIGINT ignored,
-    so Ctrl-C is restored to its default here."""
+def start_interruptible(argv: list[str]):
+    """``python -m rlpt_verl.cli ARGV`` with piped output, started as from a terminal: a command started in the
+    background by a non-interactive shell (as CI may run the tests) inherits SIGINT ignored, so Ctrl-C is
+    restored to its default in the child."""
     import signal
+    import subprocess
+    import sys
 
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "rlpt_verl.cli", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def ctrl_c(proc, timeout: float = 30) -> tuple[str, float]:
+    """Send SIGINT, wait for the exit; (stderr, seconds it took). Fails the test if it ran on past ``timeout``."""
+    import signal
+    import subprocess
+    import time
+
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"{' '.join(proc.args[3:5])} ignored Ctrl-C for {timeout:.0f} s")
+    return err, time.monotonic() - sent

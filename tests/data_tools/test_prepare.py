@@ -17,7 +17,7 @@ from rlpt_verl.data_tools.decontam import DecontamConfig, words
 from rlpt_verl.data_tools.filters import FilterConfig
 from rlpt_verl.data_tools.prepare import PrepareConfig, run_prepare
 
-from ..conftest import as_from_a_terminal
+from ..conftest import ctrl_c, start_interruptible
 
 
 def config(corpus, out, **kw) -> PrepareConfig:
@@ -277,26 +277,16 @@ def test_keeping_nothing_is_an_error_naming_the_biggest_reason(tmp_path, extra, 
 
 def test_ctrl_c_stops_prepare_with_workers_at_once_and_nothing_is_half_written(prepare_corpus, tmp_path):
     out = tmp_path / "out"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rlpt_verl.cli", "prepare", prepare_corpus["dir"], "-o", str(out), "--id-field", "id"]
-        + ["--shard-docs", "8", "--workers", "2", "--quiet"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=as_from_a_terminal,
+    proc = start_interruptible(
+        ["prepare", prepare_corpus["dir"], "-o", str(out), "--id-field", "id"]
+        + ["--shard-docs", "8", "--workers", "2", "--quiet"]
     )
     deadline = time.time() + 300
     while not glob.glob(str(out / "work" / "stage1" / "part-*.json")) and time.time() < deadline:
         time.sleep(0.05)  # the clean phase is under way on the pool
     assert proc.poll() is None, proc.communicate()
-    sent = time.time()
-    proc.send_signal(signal.SIGINT)
-    try:
-        _, err = proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        pytest.fail("prepare --workers 2 ignored Ctrl-C for 30 s")
-    assert proc.returncode == 130 and time.time() - sent < 30, err
+    err, seconds = ctrl_c(proc)
+    assert proc.returncode == 130 and seconds < 30, err
     assert "Traceback" not in err
     assert not [f for f in glob.glob(str(out / "**" / "*"), recursive=True) if f.endswith(".tmp")]
     assert not (out.parent / "out.rlpt-lock").exists()

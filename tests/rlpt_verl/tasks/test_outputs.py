@@ -4,14 +4,13 @@ command writes an output folder at a time."""
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 
 import pytest
 
-from ...conftest import as_from_a_terminal
+from ...conftest import ctrl_c, start_interruptible
 
 
 def rlpt(*args, **kw):
@@ -70,13 +69,8 @@ def test_ctrl_c_stops_a_multi_process_build_at_once(tmp_path, pydoc_jsonl, token
     lines = open(pydoc_jsonl).read()
     corpus.write_text(lines * 20)
     out = tmp_path / "data"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rlpt_verl.cli", "build", str(corpus), "-o", str(out), "--tokenizer", tokenizer_dir]
-        + ["--workers", "2", "--val-docs", "2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=as_from_a_terminal,
+    proc = start_interruptible(
+        ["build", str(corpus), "-o", str(out), "--tokenizer", tokenizer_dir, "--workers", "2", "--val-docs", "2"]
     )
     import psutil
 
@@ -87,13 +81,7 @@ def test_ctrl_c_stops_a_multi_process_build_at_once(tmp_path, pydoc_jsonl, token
         children = [c for c in psutil.Process(proc.pid).children() if "multiprocessing" in " ".join(c.cmdline())]
         busy = [c for c in children if sum(c.cpu_times()[:2]) > 2.0]
     assert proc.poll() is None and len(busy) == 2, proc.communicate()
-    sent = time.monotonic()
-    proc.send_signal(signal.SIGINT)
-    try:
-        _, err = proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        pytest.fail("build --workers 2 ignored Ctrl-C for 30 s")
+    err, seconds = ctrl_c(proc)
     assert proc.returncode == 130, err
-    assert time.monotonic() - sent < 30 and "Traceback" not in err
+    assert seconds < 30 and "Traceback" not in err
     assert not out.exists() and _leftovers(str(out)) == []
