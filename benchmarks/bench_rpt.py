@@ -12,16 +12,30 @@ Three timings over the same token sequences, each after a warm-up:
 
 Prints tokens/s of each and the ratio scorer/plain (target >= 0.9).
 
+Memory (``--rss-tokens N``, 0 to skip): ``rlpt build-rpt`` as a user runs it, on `champ-dataset`
+documents of about N proxy tokens and on the same documents twice (new ids), each in its own process,
+with ``--chunk-docs 2`` and parquet row groups of 16 rows, so that even the 1x corpus spans many chunks
+and row groups (both are bounded buffers by design; what must not grow is state kept across them).
+Prints the peak RSS of each run and, because a model's few hundred MB hide small growth, the peak of
+the Python heap (tracemalloc) during the scoring-and-writing pass (above the heap once the model is
+loaded) per extra proxy token: keeping every scored entropy would show ~32 B/token.
+
     python benchmarks/bench_rpt.py [--tokens 12000] [--window 1024] [--overlap 256] [--batch-tokens 8192]
+                                   [--rss-tokens 6000]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
+import sys
+import tempfile
 import time
 
 import torch
+from _measure import run_measured
 
 from rlpt_verl.tasks.prompt_meter import load_tokenizer
 from rlpt_verl.tasks.rpt_entropy import HFEntropyScorer, plan_windows, top_k_entropy
@@ -64,6 +78,45 @@ def naive(scorer: HFEntropyScorer, seqs: list[list[int]], n: int) -> float:
     return (time.perf_counter() - t0) / len(picks)
 
 
+CHUNK_DOCS = 2
+_TRACED = """
+import json, sys, tracemalloc
+tracemalloc.start()
+from rlpt_verl.cli import main
+from rlpt_verl.tasks.common import PoolWriter
+PoolWriter.__init__.__defaults__ = (16,)  # parquet row groups of 16: the writer's buffer is not what grows
+import rlpt_verl.tasks.rpt as rpt
+chosen, base = rpt.select_validation, [0]
+def select_validation(*a, **k):  # the last step before scoring: measure the scoring pass, not model loading
+    out = chosen(*a, **k)
+    tracemalloc.reset_peak()
+    base[0] = tracemalloc.get_traced_memory()[0]
+    return out
+rpt.select_validation = select_validation
+try:
+    rc = main(sys.argv[2:])
+finally:
+    json.dump({"python_heap_peak": tracemalloc.get_traced_memory()[1] - base[0]}, open(sys.argv[1], "w"))
+sys.exit(rc)
+"""
+
+
+def build_rpt_memory(model_dir: str, texts: list[str], copies: int, work: str) -> dict:
+    """Peak RSS and Python-heap peak of one `rlpt build-rpt` run over ``copies`` copies of ``texts``."""
+    corpus = os.path.join(work, f"corpus{copies}x.jsonl")
+    with open(corpus, "w", encoding="utf-8") as f:
+        for c in range(copies):
+            for i, t in enumerate(texts):
+                f.write(json.dumps({"id": f"{i}#{c}", "text": t}) + "\n")
+    heap = os.path.join(work, f"heap{copies}x.json")
+    cmd = [sys.executable, "-c", _TRACED, heap, "build-rpt", corpus, "-o", os.path.join(work, f"out{copies}x")]
+    cmd += ["--tokenizer", model_dir, "--proxy-model", model_dir, "--val-docs", "1", "--quiet"]
+    cmd += ["--chunk-docs", str(CHUNK_DOCS)]  # many chunks even at 1x: growth then means corpus-sized state
+    seconds, peak = run_measured(cmd)
+    report = json.load(open(os.path.join(work, f"out{copies}x", "rpt_report.json")))
+    return {"seconds": seconds, "rss": peak, "heap": json.load(open(heap))["python_heap_peak"], "report": report}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tokens", type=int, default=12000)
@@ -72,6 +125,7 @@ def main() -> None:
     ap.add_argument("--batch-tokens", type=int, default=8192)
     ap.add_argument("--naive-positions", type=int, default=24)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--rss-tokens", type=int, default=6000, help="corpus of the memory check (0: skip it)")
     args = ap.parse_args()
 
     model_dir = assets.smollm2_dir(with_model=True)
@@ -104,6 +158,32 @@ def main() -> None:
     print(
         f"ratio scorer/plain = {plain_s / ours_s:.3f} (target >= 0.9); "
         f"scorer/naive = {per_pos * n_tokens / ours_s:.0f}x"
+    )
+    if args.rss_tokens:
+        memory_check(model_dir, tok, args.rss_tokens)
+
+
+def memory_check(model_dir: str, tok, budget: int) -> None:
+    texts = [f"{p['problem']}\n\n{p['solution']}" for p in assets.champ_problems()]
+    random.Random(2).shuffle(texts)
+    picked, total = [], 0
+    for t in texts:
+        picked.append(t)
+        total += len(tok(t)["input_ids"])
+        if total >= budget:
+            break
+    work = tempfile.mkdtemp(prefix="bench_rpt.")
+    runs = {c: build_rpt_memory(model_dir, picked, c, work) for c in (1, 2)}
+    for c, r in runs.items():
+        print(
+            f"build-rpt {c}x ({c * total} proxy tokens, {r['report']['documents']['read']} documents): "
+            f"{r['seconds']:.0f} s, peak RSS {r['rss'] / 1e6:.0f} MB, "
+            f"Python heap peak while scoring +{r['heap'] / 1e6:.2f} MB"
+        )
+    growth = (runs[2]["heap"] - runs[1]["heap"]) / total
+    print(
+        f"peak RSS 2x/1x = {runs[2]['rss'] / runs[1]['rss']:.3f}; Python heap growth {growth:.1f} bytes per extra "
+        f"proxy token (a list of every entropy would add ~32)"
     )
 
 

@@ -237,6 +237,39 @@ def _cmd_math_data(args) -> int:
     return 0
 
 
+def _add_eval(sub) -> None:
+    from rlpt_verl.eval.run import EvalConfig
+
+    p = sub.add_parser(
+        "eval",
+        help="the papers' evaluation: samples from a served model, Math-Verify / option letters, unbiased Pass@k",
+        description="RLPT arXiv 2509.19249 §4 (and RPT arXiv 2506.08007 §4): n samples per problem at temperature "
+        "0.6, top-p 0.95, answers checked with Math-Verify (maths) or an anchored option-letter extractor "
+        "(multiple choice), unbiased Pass@k. Resumable: re-run the same command after an interruption.",
+    )
+    add_options(p, EvalConfig)
+    add_options(p, QuietOption)
+    p.set_defaults(func=_cmd_eval)
+
+
+def _cmd_eval(args) -> int:
+    from rlpt_verl.eval.run import EvalConfig, run_eval
+
+    cfg = from_args(EvalConfig, args)
+    r = run_eval(cfg, quiet=args.quiet)
+    g = r["generation"]
+    if cfg.model_url:
+        print(f"samples: {g['written']} generated, {g['resumed']} from an earlier run, {g['requests']} requests")
+    for name, b in r["benchmarks"].items():
+        metrics = ", ".join(f"{k} {100 * v:.1f}" for k, v in b["metrics"].items() if k != "skipped_k")
+        print(
+            f"{name}: {b['items']} items x n={b['n']}: {metrics}; unparsed {100 * b['unparsed_rate']:.1f}%, "
+            f"errors {b['errors']}; fields {b['fields'][0]}" + (f"; skipped {b['skipped']}" if b["skipped"] else "")
+        )
+    print(f"wrote eval_report.json, eval_table.md, verdicts.jsonl and passk_*.svg to {cfg.output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rlpt", description="RLPT/RPT data and tools for verl 0.9.1")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -246,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sft_data(sub)
     _add_math_data(sub)
     _add_judge_eval(sub)
+    _add_eval(sub)
     _add_doctor(sub)
     return parser
 

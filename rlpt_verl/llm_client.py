@@ -421,6 +421,16 @@ class LLMClient:
         self._record(kind or "ok")
         return reply, sent
 
+    async def chat(self, messages: list[dict], **sampling) -> tuple[str | None, int, str | None]:
+        """(reply text or None, requests sent, failure kind or None) for a chat with sampling settings
+        (``temperature``, ``top_p``, ``max_tokens``, ``seed``, ...) that replace the client's defaults."""
+        body = self._payload("", sampling.pop("temperature", 0.0), sampling.pop("max_tokens", None))
+        body["messages"] = messages
+        body.update({k: v for k, v in sampling.items() if v is not None})
+        reply, sent, kind = await self._post(body)
+        self._record(kind or "ok")
+        return reply, sent, kind
+
     async def check(self, attempts: int = 2, timeout_s: float | None = None) -> None:
         """One small request, retried ``attempts`` times; raises :class:`LLMUnreachableError` or
         :class:`LLMConfigError` with the URL and what was tried. Run it before a long job."""

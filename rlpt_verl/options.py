@@ -186,6 +186,7 @@ def command_tables() -> dict[str, str]:
     from rlpt_verl.data_tools.normalize import NormalizeConfig
     from rlpt_verl.data_tools.prepare import PrepareConfig, PrepareSwitches
     from rlpt_verl.data_tools.quality import QualityConfig
+    from rlpt_verl.eval.run import EvalConfig
     from rlpt_verl.tasks.math import MathDataConfig
     from rlpt_verl.tasks.rlpt import BuildConfig
     from rlpt_verl.tasks.rpt import RPTBuildConfig
@@ -206,6 +207,7 @@ def command_tables() -> dict[str, str]:
         "build-rpt": markdown_table(RPTBuildConfig, QuietOption),
         "sft-data": markdown_table(SFTDataConfig),
         "math-data": markdown_table(MathDataConfig),
+        "eval": markdown_table(EvalConfig, QuietOption),
     }
 
 

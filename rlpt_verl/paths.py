@@ -53,6 +53,21 @@ def write_json_atomic(path: str, data, sort_keys: bool = False) -> None:
         raise
 
 
+def write_text_atomic(path: str, text: str) -> None:
+    """:func:`write_json_atomic` for text (tables, SVG): temporary file beside ``path``, then rename."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def _lock_owner(lock: str) -> tuple[str, int]:
     """(host, pid) written in a lock file; ("", 0) when unreadable."""
     try:

@@ -38,7 +38,6 @@ from rlpt_verl.tasks.common import (
     row_schema,
     select_validation,
     skipped_line,
-    windows,
     wrote_line,
 )
 from rlpt_verl.tasks.prompt_meter import PromptMeter, load_tokenizer
@@ -80,7 +79,11 @@ class RPTBuildConfig(CorpusOptions):
         "`auto` (bf16 on GPU, fp32 on CPU), `float32`, `bfloat16`, `float16`",
         choices=("auto", "float32", "bfloat16", "float16"),
     )
-    chunk_docs: int = 64
+    chunk_docs: int = opt(
+        64,
+        "documents scored together (also ends at 4M characters): the chunk's tokens, offsets and entropies are "
+        "held as Python lists, about 230 bytes per proxy token; memory does not grow with the corpus",
+    )
 
     def validate(self) -> None:
         checks = [
@@ -267,6 +270,30 @@ def parquet_schema():
     )
 
 
+CHUNK_CHARS = 4_000_000  # ≈ 1M proxy tokens ≈ 230 MB of per-token Python lists per chunk
+
+
+def doc_chunks(docs, max_docs: int, max_chars: int):
+    """Consecutive lists of documents, closed at ``max_docs`` documents or ``max_chars`` characters.
+
+    A chunk is held in memory as per-token Python lists while it is scored; documents up to
+    ``--max-doc-chars`` (1M) each would make 64 of them several GB, so characters bound it too.
+
+    >>> from types import SimpleNamespace as D
+    >>> [[d.text for d in c] for c in doc_chunks([D(text="ab"), D(text="cd"), D(text="e"), D(text="f")], 3, 3)]
+    [['ab', 'cd'], ['e', 'f']]
+    """
+    chunk, chars = [], 0
+    for doc in docs:
+        chunk.append(doc)
+        chars += len(doc.text)
+        if len(chunk) >= max_docs or chars >= max_chars:
+            yield chunk
+            chunk, chars = [], 0
+    if chunk:
+        yield chunk
+
+
 def entropy_bins(values) -> Counter:
     """Counts per ENTROPY_BINS bin (by bin index): the corpus histogram is kept as counts, never as values
     (a list of every scored entropy would cost ≈ 32 GB per billion proxy tokens).
@@ -336,7 +363,7 @@ def _build_rpt(cfg: RPTBuildConfig, out: str, quiet: bool, scorer) -> dict:
     drops, doc_skips, docs_per_split = Counter(), Counter(), Counter()
     hist_prompt, hist_entropy = Counter(), Counter()
     positions_scored = positions_above = tokens_scored = index = ordinal = 0
-    for chunk in windows(progress(reader, "build-rpt", quiet), cfg.chunk_docs):
+    for chunk in doc_chunks(progress(reader, "build-rpt", quiet), cfg.chunk_docs, CHUNK_CHARS):
         encoded = [builder.proxy_ids(doc.text) for doc in chunk]
         entropies = scorer.score([ids for ids, _ in encoded])
         tokens_scored += sum(len(ids) for ids, _ in encoded)

@@ -11,6 +11,11 @@ Config (under ``data``; all optional)::
 
 verl builds the validation set with the same class but does not say which is which
 (``create_rl_dataset`` drops ``is_train``): files equal to ``data.val_files`` are served unchanged.
+
+Epochs: the pool that has rows to spare rotates them in across epochs (seeded; every row is used within
+``mixture["epochs_to_cover"]`` epochs). verl's sampler cannot say which epoch it is, so the RLPT trainer
+(``python -m rlpt_verl.main_ppo``) reads through :class:`rlpt_verl.train.epoch_sampler.EpochSampler`,
+whose index ``epoch * len + i`` carries it; under verl's own trainer every epoch repeats epoch 0's rows.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import os
 
 from verl.utils.dataset.rl_dataset import RLHFDataset
 
-from rlpt_verl.train.mixture import mixture_order, msr_per_batch, resolve_msr_lambda
+from rlpt_verl.train.mixture import epochs_to_cover, mixture_order, msr_per_batch, resolve_msr_lambda
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +64,8 @@ class RLPTMixtureDataset(RLHFDataset):
         seed = rlpt_cfg.get("seed", self.config.get("seed", None))
         seed = 0 if seed is None else int(seed)
         self.order = mixture_order(asr, msr, batch_size, msr_lambda, seed)
+        self._pools = (asr, msr, batch_size, msr_lambda, seed)
+        self._epoch_orders = {0: self.order}
         m = msr_per_batch(batch_size, msr_lambda)
         self.mixture = {
             "msr_lambda": msr_lambda,
@@ -70,6 +77,7 @@ class RLPTMixtureDataset(RLHFDataset):
             "batches": len(self.order) // batch_size,
             "unused_asr": len(asr) - (len(self.order) // batch_size) * (batch_size - m),
             "unused_msr": len(msr) - (len(self.order) // batch_size) * m,
+            "epochs_to_cover": epochs_to_cover(len(asr), len(msr), batch_size, msr_lambda),
         }
         if self.config.get("shuffle", False):
             logger.warning("RLPTMixtureDataset: set data.shuffle=False, a shuffling sampler breaks the per-batch mix")
@@ -89,5 +97,16 @@ class RLPTMixtureDataset(RLHFDataset):
     def __len__(self):
         return len(self.order) if self.order is not None else super().__len__()
 
+    def epoch_order(self, epoch: int) -> list[int]:
+        """Row order of ``epoch`` (0 is :attr:`order`); the last few are kept, an epoch is read in order."""
+        if epoch not in self._epoch_orders:
+            if len(self._epoch_orders) > 2:
+                self._epoch_orders = {0: self.order}
+            self._epoch_orders[epoch] = mixture_order(*self._pools, epoch=epoch)
+        return self._epoch_orders[epoch]
+
     def __getitem__(self, item):
-        return super().__getitem__(self.order[item] if self.order is not None else item)
+        if self.order is None:
+            return super().__getitem__(item)
+        epoch, i = divmod(int(item), len(self.order))  # EpochSampler's index: epoch * len + i
+        return super().__getitem__(self.epoch_order(epoch)[i])

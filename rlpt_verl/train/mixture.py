@@ -11,7 +11,7 @@ import math
 import random
 from collections.abc import Sequence
 
-__all__ = ["msr_per_batch", "mixture_order", "resolve_msr_lambda", "DEFAULT_LAMBDA"]
+__all__ = ["msr_per_batch", "mixture_order", "epochs_to_cover", "resolve_msr_lambda", "DEFAULT_LAMBDA"]
 
 DEFAULT_LAMBDA = 0.5  # the recipes' value; λ's only home is data.rlpt.msr_lambda
 
@@ -51,27 +51,54 @@ def msr_per_batch(batch_size: int, msr_lambda: float) -> int:
     return m
 
 
-def mixture_order(asr: Sequence[int], msr: Sequence[int], batch_size: int, msr_lambda: float, seed: int) -> list[int]:
-    """Row order in which every consecutive block of ``batch_size`` has exactly the MSR share.
+def mixture_order(
+    asr: Sequence[int], msr: Sequence[int], batch_size: int, msr_lambda: float, seed: int, epoch: int = 0
+) -> list[int]:
+    """Row order of ``epoch`` in which every consecutive block of ``batch_size`` has exactly the MSR share.
 
-    Both pools are shuffled with ``seed``; each batch takes the next B-m ASR and m MSR rows and is
-    shuffled internally. The number of batches is limited by the pool that runs out first; the rest of
-    the other pool is not used in that epoch.
+    Both pools are shuffled once with ``seed``. An epoch has as many batches as the scarcer pool allows;
+    of the other pool it uses the next rows after those the previous epoch used (wrapping around), so
+    unused rows rotate in: every row is used within ``epochs_to_cover`` epochs. Each epoch's rows are
+    reshuffled (seed and epoch) before they are cut into batches of B-m ASR and m MSR rows.
 
     >>> order = mixture_order(range(0, 10), range(100, 110), batch_size=4, msr_lambda=1/3, seed=0)
     >>> [sum(i >= 100 for i in order[k:k + 4]) for k in range(0, len(order), 4)]
     [1, 1, 1]
+    >>> used = [set(i for i in mixture_order(range(10), range(100, 110), 4, 1/3, 0, e) if i >= 100) for e in (0, 1, 2)]
+    >>> [len(u) for u in used], len(used[0] | used[1] | used[2])
+    ([3, 3, 3], 9)
     """
     m = msr_per_batch(batch_size, msr_lambda)
     a = batch_size - m
-    rng = random.Random(seed)
-    asr, msr = list(asr), list(msr)
-    rng.shuffle(asr)
-    rng.shuffle(msr)
-    n_batches = min(len(asr) // a, len(msr) // m)
+    pools = [list(asr), list(msr)]
+    base = random.Random(seed)
+    for pool in pools:
+        base.shuffle(pool)
+    n_batches = min(len(pools[0]) // a, len(pools[1]) // m)
+    rng = random.Random(f"rlpt-mixture:{seed}:{epoch}")
+    taken = []
+    for pool, per_batch in zip(pools, (a, m), strict=True):
+        used = n_batches * per_batch
+        rows = [pool[(epoch * used + j) % len(pool)] for j in range(used)] if used else []
+        rng.shuffle(rows)
+        taken.append(rows)
     order: list[int] = []
     for b in range(n_batches):
-        batch = asr[b * a : (b + 1) * a] + msr[b * m : (b + 1) * m]
+        batch = taken[0][b * a : (b + 1) * a] + taken[1][b * m : (b + 1) * m]
         rng.shuffle(batch)
         order.extend(batch)
     return order
+
+
+def epochs_to_cover(n_asr: int, n_msr: int, batch_size: int, msr_lambda: float) -> int:
+    """Epochs after which :func:`mixture_order` has used every row of both pools at least once.
+
+    >>> epochs_to_cover(10, 10, 4, 1/3), epochs_to_cover(300, 100, 6, 0.5)
+    (4, 2)
+    """
+    m = msr_per_batch(batch_size, msr_lambda)
+    a = batch_size - m
+    n_batches = min(n_asr // a, n_msr // m)
+    if n_batches == 0:
+        return 0
+    return max(math.ceil(n_asr / (n_batches * a)), math.ceil(n_msr / (n_batches * m)))

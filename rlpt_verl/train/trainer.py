@@ -9,6 +9,10 @@ reads in several places.
 - ``_compute_advantage``: first the missing-samples check (below); verl's advantages; then, with
   ``data.rlpt.lambda_mode=weight``, each row's advantages are scaled by its task weight (:mod:`task_weights`)
   so the step's loss is exactly (J_ASR + λ·J_MSR)/(1+λ) for ``actor.loss_agg_mode``.
+- ``_init_dataloader``: an RLPT mixture dataset is read through :class:`EpochSampler` (see
+  :func:`epoch_dataloader`), so its unused rows rotate in across epochs, resumable from verl's ``data.pt``.
+- ``_val_metrics_update``: verl's validation metrics plus the unbiased ``val-core/{source}/{acc|reward}/pass@k``
+  (:mod:`val_passk`; verl's ``best@k`` is a bootstrap that reads low).
 - Missing samples: verl 0.9.1's agent loop only logs an exception from a rollout or a reward manager (the
   judge's "looks down" error included), drops that sample and pads the batch (``is_padding``), and the
   step trains on the rest. The trainer counts real rows against ``train_batch_size`` x ``rollout.n``
@@ -28,6 +32,7 @@ from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 
 from rlpt_verl.train.task_metrics import task_metrics
 from rlpt_verl.train.task_weights import lambda_weights
+from rlpt_verl.train.val_passk import pass_at_k_metrics
 
 logger = logging.getLogger(__name__)
 LAMBDA_MODES = ("mix", "weight")
@@ -79,6 +84,30 @@ def _padding(batch) -> list[bool]:
     return [bool(tag.get("is_padding", False)) for tag in batch.tags]
 
 
+def epoch_dataloader(loader):
+    """``loader`` again, reading through :class:`EpochSampler` when its dataset is an RLPT mixture.
+
+    verl's sampler repeats epoch 0's indices; the mixture dataset rotates its unused rows in across
+    epochs only when the index tells it the epoch. Same dataset, batch size, workers, collate function
+    and ``drop_last`` as verl's loader; other datasets get ``loader`` back unchanged.
+    """
+    from torchdata.stateful_dataloader import StatefulDataLoader
+
+    from rlpt_verl.train.epoch_sampler import EpochSampler
+
+    dataset = loader.dataset
+    if getattr(dataset, "order", None) is None or not hasattr(dataset, "epoch_order"):
+        return loader
+    return StatefulDataLoader(
+        dataset=dataset,
+        batch_size=loader.batch_size,
+        num_workers=loader.num_workers,
+        drop_last=loader.drop_last,
+        collate_fn=loader.collate_fn,
+        sampler=EpochSampler(len(dataset)),
+    )
+
+
 class RLPTTrainer(PPOTrainerSync):
     """verl's sync PPO trainer with RLPT's per-task metrics and λ weight mode."""
 
@@ -91,6 +120,22 @@ class RLPTTrainer(PPOTrainerSync):
         if getattr(self, "_rlpt", None) is None:
             self._rlpt = rlpt_options(self.config)
         return self._rlpt
+
+    # -- epochs --------------------------------------------------------------------------------
+    def _init_dataloader(self):
+        super()._init_dataloader()
+        self.train_dataloader = epoch_dataloader(self.train_dataloader)
+
+    # -- validation: unbiased pass@k ---------------------------------------------------------------
+    def _val_metrics_update(self, data_sources, sample_uids, reward_extra_infos_dict, sample_turns, **kwargs):
+        metrics = super()._val_metrics_update(
+            data_sources, sample_uids, reward_extra_infos_dict, sample_turns, **kwargs
+        )
+        var = "acc" if reward_extra_infos_dict.get("acc") else "reward"
+        values = reward_extra_infos_dict.get(var) or []
+        if values and len(values) == len(sample_uids) and all(v is not None for v in values):
+            metrics.update(pass_at_k_metrics(data_sources, sample_uids, values, var))
+        return metrics
 
     # -- missing samples -----------------------------------------------------------------------
     def check_missing_samples(self, batch, metrics: dict) -> None:

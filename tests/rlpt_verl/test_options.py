@@ -17,7 +17,7 @@ from ..conftest import REPO
 
 def test_readme_option_tables_are_generated_from_the_configs():
     readme = pathlib.Path(REPO, "README.md").read_text()
-    assert readme.count("<!-- options:") == 5
+    assert readme.count("<!-- options:") == 6
     assert render_readme(readme) == readme, "README drifted: run `python -m rlpt_verl.options README.md`"
 
 
@@ -28,6 +28,7 @@ def test_a_changed_default_shows_up_as_drift():
 
 
 def _config_from_cli(argv):
+    from rlpt_verl.eval.run import EvalConfig
     from rlpt_verl.tasks.math import MathDataConfig
     from rlpt_verl.tasks.rlpt import BuildConfig
     from rlpt_verl.tasks.rpt import RPTBuildConfig
@@ -38,6 +39,7 @@ def _config_from_cli(argv):
         "build-rpt": RPTBuildConfig,
         "sft-data": SFTDataConfig,
         "math-data": MathDataConfig,
+        "eval": EvalConfig,
     }
     return classes[argv[0]], from_args(classes[argv[0]], build_parser().parse_args(argv))
 
@@ -52,11 +54,13 @@ def _config_from_cli(argv):
         ),
         (["sft-data", "c.jsonl", "-o", "out"], {}),
         (["math-data", "c.jsonl", "-o", "out"], {}),
+        (["eval", "c.jsonl", "-o", "out"], {}),
     ],
 )
 def test_command_line_defaults_are_the_dataclass_defaults(argv, required):
     cls, parsed = _config_from_cli(argv)
-    assert parsed == cls(inputs=("c.jsonl",), output="out", **required)
+    positional = "benchmarks" if argv[0] == "eval" else "inputs"
+    assert parsed == cls(**{positional: ("c.jsonl",)}, output="out", **required)
 
 
 def test_prepare_defaults_are_the_stage_defaults():
@@ -78,7 +82,7 @@ def test_prepare_defaults_are_the_stage_defaults():
     assert from_args(FilterConfig, args).languages == ("en", "de")
 
 
-@pytest.mark.parametrize("command", ["prepare", "build", "build-rpt", "sft-data", "math-data"])
+@pytest.mark.parametrize("command", ["prepare", "build", "build-rpt", "sft-data", "math-data", "eval"])
 def test_every_table_row_is_an_option_of_the_command(command):
     from rlpt_verl.options import command_tables
 

@@ -102,3 +102,76 @@ def test_weight_mode_requires_the_rlpt_trainer(built, tokenizer_dir, monkeypatch
     monkeypatch.setenv("RLPT_VERL_TRAINER", "1")  # what RLPTTrainer sets in its process
     ds, _, _ = make_loader(built, tokenizer_dir, 8, lambda_mode="weight")
     assert ds.mixture["msr_per_batch"] == 3  # the composition is kept; the trainer's weights correct the rest
+
+
+def _msr_keys(batches):
+    return {(e["task"], e["index"]) for b in batches for e in b["extra_info"] if e["task"] == "msr"}
+
+
+def test_unused_rows_rotate_in_across_epochs_and_resume(built, tokenizer_dir, monkeypatch):
+    """λ = 0.25 with B = 10 takes 2 MSR rows per 8 ASR: most MSR rows are spare and must rotate in.
+
+    verl's own SequentialSampler reads epoch 0's rows every epoch; through the RLPT trainer's loader
+    every spare row is used within ``epochs_to_cover`` epochs, every batch keeps the exact mix, and a
+    loader restored from ``state_dict`` mid-epoch (what verl saves in data.pt) continues identically.
+    """
+    from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
+
+    from rlpt_verl.train.epoch_sampler import EpochSampler
+    from rlpt_verl.train.trainer import RLPTTrainer
+
+    ds, _, verl_loader = make_loader(built, tokenizer_dir, 10, msr_lambda=0.25, seed=3)
+    assert ds.mixture["unused_msr"] > 0 and ds.mixture["epochs_to_cover"] >= 2
+    assert _msr_keys(list(verl_loader)) == _msr_keys(list(verl_loader))  # verl alone: no rotation
+
+    # what RLPTTrainer._init_dataloader does after verl's
+    trainer = object.__new__(RLPTTrainer)
+    monkeypatch.setattr(PPOTrainerSync, "_init_dataloader", lambda self: setattr(self, "train_dataloader", verl_loader))
+    trainer._init_dataloader()
+    loader = trainer.train_dataloader
+    assert isinstance(loader.sampler, EpochSampler) and len(loader) == len(verl_loader) == ds.mixture["batches"]
+
+    epochs = [list(loader) for _ in range(ds.mixture["epochs_to_cover"] + 1)]
+    for batches in epochs:
+        assert len(batches) == ds.mixture["batches"]
+        for batch in batches:
+            assert list(batch["data_source"]).count("rlpt_msr") == 2
+        keys = [(e["task"], e["index"]) for b in batches for e in b["extra_info"]]
+        assert len(keys) == len(set(keys))  # no row twice within an epoch
+    per_epoch = [_msr_keys(b) for b in epochs]
+    assert per_epoch[0] != per_epoch[1]
+    all_msr = {("msr", e["index"]) for e in ds.dataframe["extra_info"] if e["task"] == "msr"}
+    assert len(all_msr) == built["report"]["samples"]["train_msr"]
+    assert set().union(*per_epoch[:-1]) == all_msr  # every MSR row within epochs_to_cover epochs
+
+    # resume in the middle of epoch 1, in a fresh dataset and loader (workers on: the index crosses processes)
+    fresh = epoch_loader_again(built, tokenizer_dir, num_workers=2)
+    it = iter(fresh)
+    for _ in range(len(fresh)):
+        next(it)
+    it = iter(fresh)
+    head = [next(it), next(it)]
+    state = fresh.state_dict()
+    resumed = epoch_loader_again(built, tokenizer_dir, num_workers=2)
+    resumed.load_state_dict(state)
+    tail = list(resumed)
+    as_keys = lambda bs: [[(e["task"], e["index"]) for e in b["extra_info"]] for b in bs]  # noqa: E731
+    assert as_keys(head + tail) == as_keys(epochs[1])
+    assert as_keys(list(resumed)) == as_keys(epochs[2])
+
+
+def epoch_loader_again(built, tokenizer_dir, num_workers=0):
+    from torchdata.stateful_dataloader import StatefulDataLoader
+    from verl.utils.dataset.rl_dataset import collate_fn
+
+    from rlpt_verl.train.epoch_sampler import EpochSampler
+    from rlpt_verl.train.trainer import epoch_dataloader
+
+    ds, _, verl_loader = make_loader(built, tokenizer_dir, 10, msr_lambda=0.25, seed=3)
+    loader = epoch_dataloader(verl_loader)
+    if num_workers:
+        sampler = EpochSampler(len(ds))
+        loader = StatefulDataLoader(
+            ds, batch_size=10, num_workers=num_workers, drop_last=True, collate_fn=collate_fn, sampler=sampler
+        )
+    return loader

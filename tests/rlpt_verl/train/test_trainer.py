@@ -227,3 +227,23 @@ def test_missing_samples_stop_the_step_before_the_update(tq):
         config("seq-mean-token-mean", "mix", batch_size=4, extra=[*judge, "+data.rlpt.max_missing_share=0.3"])
     )
     tolerant._compute_advantage(batch, {})
+
+
+def test_validation_adds_unbiased_pass_at_k_next_to_verls_metrics():
+    """verl's best@4 for 1 correct of 4 reads ≈ 0.68; the unbiased pass@4 is 1.0 (what the papers plot)."""
+    from rlpt_verl.train.trainer import RLPTTrainer
+
+    trainer = object.__new__(RLPTTrainer)  # _val_metrics_update only reads its arguments
+    sources = ["math"] * 8 + ["rlpt_asr"] * 4
+    uids = ["a"] * 4 + ["b"] * 4 + ["c"] * 4
+    acc = [1, 0, 0, 0] + [0, 0, 0, 0] + [1, 1, 0, 1]
+    extra = {"reward": [float(x) for x in acc], "acc": list(acc)}
+    metrics = trainer._val_metrics_update(sources, uids, extra, [1] * 12)
+    assert "val-core/math/acc/best@4/mean" in metrics  # verl's own are kept
+    assert metrics["val-core/math/acc/best@4/mean"] < 0.9
+    assert metrics["val-core/math/acc/pass@4"] == 0.5  # a: 1.0, b: 0.0
+    assert metrics["val-core/math/acc/pass@1"] == pytest.approx((0.25 + 0) / 2)
+    assert metrics["val-core/math/acc/pass@2"] == pytest.approx((1 - 3 / 6 + 0) / 2)  # 1 - C(3,2)/C(4,2)
+    assert metrics["val-core/rlpt_asr/acc/pass@1"] == pytest.approx(0.75)
+    no_acc = trainer._val_metrics_update(sources, uids, {"reward": [float(x) for x in acc]}, [1] * 12)
+    assert no_acc["val-core/rlpt_asr/reward/pass@4"] == 1.0

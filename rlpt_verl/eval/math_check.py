@@ -1,0 +1,116 @@
+"""Math-Verify in worker processes, each item under a deadline.
+
+Math-Verify (PyPI ``math-verify``, what the RLPT paper uses) times its parsing with ``signal.alarm``, so
+it fails off the main thread, and a pathological expression can hang sympy far past that alarm. Each
+worker is a process whose main thread runs Math-Verify; an item that outlives ``timeout_s`` has its
+worker killed and replaced and is recorded as ``timeout`` — a hung verification never holds a worker.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from collections.abc import Iterable, Iterator
+from multiprocessing.connection import wait
+
+__all__ = ["check_math", "MathVerdict", "verify_one"]
+
+MathVerdict = str  # "correct" | "wrong" | "no_answer" | "error" | "timeout"
+
+
+def verify_one(response: str, gold: str) -> MathVerdict:
+    """Math-Verify's verdict on ``response`` against the reference answer ``gold`` (main thread only).
+
+    The gold answer is read as LaTeX (``$...$``) and, failing that, as plain text; a response with no
+    extractable answer is ``no_answer`` (it scores 0 and is counted apart from wrong answers).
+    """
+    from math_verify import parse, verify
+
+    gold_parsed = parse(f"${gold}$") or parse(gold)
+    if not gold_parsed:
+        return "error"
+    answer = parse(response)
+    if not answer:
+        return "no_answer"
+    return "correct" if verify(gold_parsed, answer) else "wrong"
+
+
+def _worker(conn) -> None:
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:
+            return
+        if job is None:
+            return
+        key, response, gold = job
+        try:
+            verdict = verify_one(response, gold)
+        except Exception:  # noqa: BLE001 - any failure of the checker is this item's "error", not the run's
+            verdict = "error"
+        conn.send((key, verdict))
+
+
+class _Slot:
+    def __init__(self, ctx):
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker, args=(child,), daemon=True)
+        self.proc.start()
+        child.close()
+        self.job = None
+        self.deadline = 0.0
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.join()
+        self.conn.close()
+
+
+def check_math(
+    items: Iterable[tuple[object, str, str]], workers: int = 2, timeout_s: float = 30.0
+) -> Iterator[tuple[object, MathVerdict]]:
+    """Yield (key, verdict) for each (key, response, gold), in completion order.
+
+    ``workers`` processes (forked once, reused); an item running longer than ``timeout_s`` yields
+    ``timeout`` and its worker is replaced.
+    """
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    pending = iter(items)
+    slots = [_Slot(ctx) for _ in range(max(1, workers))]
+    busy = 0
+    try:
+        while True:
+            for slot in slots:
+                if slot.job is None:
+                    job = next(pending, None)
+                    if job is not None:
+                        slot.job, slot.deadline = job, time.monotonic() + timeout_s
+                        slot.conn.send(job)
+                        busy += 1
+            if not busy:
+                return
+            now = time.monotonic()
+            wait_s = max(0.0, min(s.deadline for s in slots if s.job is not None) - now)
+            ready = wait([s.conn for s in slots if s.job is not None], timeout=min(wait_s, 1.0))
+            for i, slot in enumerate(slots):
+                if slot.job is None:
+                    continue
+                if slot.conn in ready:
+                    try:
+                        key, verdict = slot.conn.recv()
+                    except EOFError:  # the worker died (e.g. out of memory): this item errs, a new worker starts
+                        key, verdict = slot.job[0], "error"
+                        slot.kill()
+                        slots[i] = slot = _Slot(ctx)
+                    slot.job = None
+                    busy -= 1
+                    yield key, verdict
+                elif time.monotonic() > slot.deadline:
+                    key = slot.job[0]
+                    slot.kill()
+                    slots[i] = _Slot(ctx)
+                    busy -= 1
+                    yield key, "timeout"
+    finally:
+        for slot in slots:
+            slot.kill()

@@ -1,0 +1,387 @@
+"""`rlpt eval`: benchmarks -> samples (server or given) -> verdicts -> Pass@k report (RLPT arXiv 2509.19249 §4).
+
+Output folder:
+
+- ``samples.jsonl``: every generated sample, appended as it arrives (the resume record, see :mod:`generate`);
+- ``run.json``: the sampling settings the samples were drawn with; a resume with other settings is refused;
+- ``verdicts.jsonl``: each sample's verdict (``correct``/``wrong``/``no_answer``/``unparsed``/``error``/``timeout``);
+- ``eval_report.json``, ``eval_table.md``, ``passk_<bench>.svg``: the results (written atomically, last).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from collections import Counter
+from dataclasses import dataclass
+
+from rlpt_verl.errors import JobError, UserError
+from rlpt_verl.eval.choices import extract_choice
+from rlpt_verl.eval.items import MATH_INSTRUCTION, MC_INSTRUCTION, Fields, Item, prompt_of, sample_seed, to_item
+from rlpt_verl.eval.passk import pass_at_k
+from rlpt_verl.eval.report import bench_metrics, curve_svg, table
+from rlpt_verl.options import comma_list, json_object, opt
+from rlpt_verl.paths import output_lock, prepare_output_dir, write_json_atomic, write_text_atomic
+
+__all__ = ["EvalConfig", "run_eval", "EVAL_REPORT"]
+
+EVAL_REPORT = "eval_report.json"
+SAMPLING_KEYS = ("model", "n", "temperature", "top_p", "max_tokens", "seed", "chat_template_kwargs")
+
+
+def k_list(value: str) -> tuple[int, ...]:
+    try:
+        ks = tuple(int(x) for x in comma_list(value))
+    except ValueError:
+        raise ValueError(f"--k takes comma-separated integers, e.g. 1,8; got {value!r}") from None
+    return ks
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalConfig:
+    benchmarks: tuple[str, ...] = opt(
+        help="benchmark files (.jsonl/.json/.parquet, compressed, or `datasets` folders), one benchmark each; "
+        "records that carry `responses` (a list) or `response` are scored as given",
+        positional=True,
+    )
+    output: str = opt(help="output folder (resumable: re-run the same command to continue)", aliases=("-o",))
+    model_url: str | None = opt(None, "OpenAI-compatible server, e.g. http://HOST:8000/v1 (`vllm serve MODEL`)")
+    model: str | None = opt(None, "served model name (for vLLM, what it was started with)")
+    n: int = opt(64, "samples per problem (the paper: 64)")
+    temperature: float = opt(0.6, "sampling temperature (the paper: 0.6)")
+    top_p: float = opt(0.95, "nucleus sampling (the paper: 0.95)")
+    max_tokens: int = opt(32768, "new tokens per sample (the paper: up to 32,768)")
+    k: tuple[int, ...] = opt(
+        (1, 8), "Pass@k values to report (unbiased estimator), e.g. 1,8,64", parse=k_list, shown_default="1,8"
+    )
+    seed: int = opt(0, "per-sample request seeds (servers that honour them repeat a run) and GPQA option order")
+    concurrency: int = opt(16, "requests in flight")
+    request_timeout: float = opt(1800.0, "seconds one sample may take before it is retried")
+    api_key_env: str | None = opt(None, "environment variable holding the server's API key")
+    chat_template_kwargs: dict = opt(help="JSON for the server's chat template", factory=dict, parse=json_object)
+    question_field: str | None = opt(None, "field holding the question", shown_default="recognised")
+    answer_field: str | None = opt(None, "field holding the answer or option key", shown_default="recognised")
+    choices_field: str | None = opt(None, "field holding the options list", shown_default="recognised")
+    baseline: str | None = opt(None, "folder of another `rlpt eval` run to compare with (table column, dashed curve)")
+    verify_workers: int = opt(2, "Math-Verify worker processes")
+    verify_timeout: float = opt(30.0, "seconds one Math-Verify check may take (then `timeout`, its worker replaced)")
+
+    def validate(self) -> None:
+        checks = [
+            (bool(self.benchmarks), "give at least one benchmark file"),
+            (self.n >= 1, "--n must be >= 1"),
+            (0 <= self.temperature, "--temperature must be >= 0"),
+            (0 < self.top_p <= 1, "--top-p must be in (0, 1]"),
+            (self.max_tokens >= 1, "--max-tokens must be >= 1"),
+            (bool(self.k) and all(k >= 1 for k in self.k), "--k needs values >= 1, e.g. 1,8"),
+            (all(k <= self.n for k in self.k), f"--k {max(self.k or (0,))} is above --n {self.n}: Pass@k needs k <= n"),
+            (self.concurrency >= 1, "--concurrency must be >= 1"),
+            (self.verify_workers >= 1, "--verify-workers must be >= 1"),
+            (self.verify_timeout > 0, "--verify-timeout must be > 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UserError(message)
+
+    def sampling(self) -> dict:
+        return {k: getattr(self, k) for k in SAMPLING_KEYS}
+
+
+def bench_name(path: str) -> str:
+    """``data/aime24.jsonl.gz`` -> ``aime24``; a folder keeps its name.
+
+    >>> bench_name("data/aime24.jsonl.gz"), bench_name("mmlu_pro/")
+    ('aime24', 'mmlu_pro')
+    """
+    base = os.path.basename(path.rstrip("/"))
+    for ext in (".gz", ".zst", ".xz", ".bz2"):
+        base = base.removesuffix(ext)
+    for ext in (".jsonl", ".json", ".parquet", ".txt"):
+        base = base.removesuffix(ext)
+    return base
+
+
+def load_benchmark(path: str, cfg: EvalConfig) -> dict:
+    """Items of one benchmark file, the fields used, records skipped (by reason), and given responses."""
+    from rlpt_verl.data_tools import ReaderConfig, RecordReader
+
+    if not os.path.exists(path):
+        raise UserError(f"benchmark {path} does not exist")
+    fields = Fields(cfg.question_field, cfg.answer_field, cfg.choices_field)
+    reader = RecordReader([path], ReaderConfig())
+    items: list[Item] = []
+    given: dict[str, list[str]] = {}
+    skipped, used = Counter(), Counter()
+    seen: set[str] = set()
+    for default_id, record in reader:
+        item, info = to_item(record, default_id, fields, cfg.seed)
+        if item is None:
+            skipped[info] += 1
+            continue
+        if item.id in seen:
+            skipped["duplicate_id"] += 1
+            continue
+        seen.add(item.id)
+        used[json.dumps(info, sort_keys=True)] += 1
+        items.append(item)
+        responses = record.get("responses", record.get("response"))
+        if isinstance(responses, str):
+            responses = [responses]
+        if responses is not None and hasattr(responses, "__len__") and not isinstance(responses, dict):
+            given[item.id] = [str(r) for r in responses]
+    skipped.update({f"read:{k}": v for k, v in reader.stats.dropped.items()})
+    if not items:
+        raise UserError(
+            f"no usable item in benchmark {path} (skipped: {dict(skipped)}); name the fields with "
+            "--question-field/--answer-field/--choices-field"
+        )
+    if given and len(given) != len(items):
+        raise UserError(
+            f"benchmark {path}: {len(given)} of {len(items)} items carry responses; give responses for all or none"
+        )
+    return {
+        "name": bench_name(path),
+        "path": os.path.abspath(path),
+        "items": items,
+        "given": given,
+        "skipped": dict(skipped),
+        "fields": [json.loads(k) | {"items": v} for k, v in used.most_common()],
+    }
+
+
+def _check_run_file(out: str, cfg: EvalConfig, generating: bool) -> dict:
+    path = os.path.join(out, "run.json")
+    current = {"sampling": cfg.sampling(), "model_url": cfg.model_url}
+    if os.path.exists(path):
+        with open(path) as fh:
+            old = json.load(fh)
+        if generating and old.get("sampling") != current["sampling"]:
+            diff = {
+                k: (old.get("sampling", {}).get(k), v)
+                for k, v in current["sampling"].items()
+                if old.get("sampling", {}).get(k) != v
+            }
+            raise UserError(
+                f"--output {out} holds samples drawn with other settings ({', '.join(f'{k}: {a!r} -> {b!r}' for k, (a, b) in diff.items())}); "  # noqa: E501
+                "use another --output, or the same settings to continue that run"
+            )
+    if generating:
+        write_json_atomic(path, current, sort_keys=True)
+    return current
+
+
+def _progress(total: int, desc: str, quiet: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="sample", disable=quiet or None, file=sys.stderr, mininterval=1.0)
+
+
+def run_eval(cfg: EvalConfig, quiet: bool = False) -> dict:
+    cfg.validate()
+    benches = [load_benchmark(p, cfg) for p in cfg.benchmarks]
+    names = [b["name"] for b in benches]
+    if len(set(names)) != len(names):
+        raise UserError(f"two benchmarks share a name ({', '.join(names)}): rename one file")
+    out = prepare_output_dir(cfg.output)
+    baseline = _load_baseline(cfg.baseline) if cfg.baseline else None
+    need_server = any(not b["given"] for b in benches)
+    if need_server and not (cfg.model_url and cfg.model):
+        missing = [b["name"] for b in benches if not b["given"]]
+        raise UserError(f"{', '.join(missing)} carry no responses: give --model-url and --model to generate them")
+    os.makedirs(out, exist_ok=True)
+    with output_lock(out):
+        return _run(cfg, benches, out, need_server, baseline, quiet)
+
+
+def _load_baseline(folder: str) -> dict:
+    path = os.path.join(folder, EVAL_REPORT)
+    try:
+        with open(path) as fh:
+            report = json.load(fh)
+        report["benchmarks"]  # noqa: B018 - the one key a baseline needs
+        return report
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UserError(f"--baseline {folder}: no readable {EVAL_REPORT} ({type(e).__name__}: {e})") from None
+
+
+def _run(cfg: EvalConfig, benches: list[dict], out: str, need_server: bool, baseline: dict | None, quiet: bool):
+    from rlpt_verl.eval.generate import SAMPLES, generate, read_samples, server_info
+    from rlpt_verl.llm_client import LLMSettings
+
+    server: dict = {}
+    samples_path = os.path.join(out, SAMPLES)
+    counts = {"written": 0, "failed": 0, "requests": 0, "resumed": 0}
+    if need_server:
+        settings = LLMSettings(
+            base_url=cfg.model_url,
+            model=cfg.model,
+            api_key_env=cfg.api_key_env,
+            concurrency=cfg.concurrency,
+            timeout_s=cfg.request_timeout,
+            retry_budget_s=max(120.0, 2 * cfg.request_timeout),
+            max_tokens=cfg.max_tokens,
+            chat_template_kwargs=dict(cfg.chat_template_kwargs),
+            cache_size=1,
+            role="model server",
+            setting_prefix="--",
+        )
+        try:
+            settings.validate()
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        server = server_info(settings)
+        _check_run_file(out, cfg, generating=True)
+        done = read_samples(samples_path)
+        jobs = []
+        for b in benches:
+            if b["given"]:
+                continue
+            for item in b["items"]:
+                for i in range(cfg.n):
+                    if (b["name"], item.id, i) in done:
+                        counts["resumed"] += 1
+                        continue
+                    sampling = {
+                        "temperature": cfg.temperature,
+                        "top_p": cfg.top_p,
+                        "max_tokens": cfg.max_tokens,
+                        "seed": sample_seed(cfg.seed, item.id, i),
+                    }
+                    jobs.append((b["name"], item.id, i, prompt_of(item), sampling))
+        if jobs:
+            bar = _progress(len(jobs), "generate", quiet)
+            try:
+                got = generate(settings, jobs, samples_path, cfg.concurrency, lambda ok: bar.update(1))
+            finally:
+                bar.close()
+            counts.update({k: got[k] for k in ("written", "failed", "requests")})
+        if counts["failed"]:
+            raise JobError(
+                f"{counts['failed']} of {len(jobs)} samples failed at {server['url']} after retries "
+                f"({counts['written']} written to {samples_path}); re-run the same command to ask for the rest"
+            )
+    done = read_samples(samples_path) if need_server else {}
+    responses: dict[tuple[str, str], list[str]] = {}
+    for b in benches:
+        for item in b["items"]:
+            if b["given"]:
+                responses[(b["name"], item.id)] = b["given"][item.id]
+            else:
+                responses[(b["name"], item.id)] = [done[(b["name"], item.id, i)] for i in range(cfg.n)]
+    verdicts = _score(benches, responses, cfg, quiet)
+    report = _report(cfg, benches, responses, verdicts, server, counts, baseline)
+    _write(out, report, benches, verdicts, baseline, cfg)
+    return report
+
+
+def _score(benches, responses, cfg: EvalConfig, quiet: bool) -> dict[tuple[str, str], list[str]]:
+    from rlpt_verl.eval.math_check import check_math
+    from rlpt_verl.reward.rpt_reward import rpt_reward
+
+    verdicts: dict[tuple[str, str], list[str]] = {}
+    math_jobs = []
+    for b in benches:
+        for item in b["items"]:
+            texts = responses[(b["name"], item.id)]
+            key = (b["name"], item.id)
+            verdicts[key] = [""] * len(texts)
+            for i, text in enumerate(texts):
+                if item.kind == "mc":
+                    letter = extract_choice(text, len(item.choices))
+                    verdicts[key][i] = (
+                        "unparsed" if letter is None else ("correct" if letter == item.answer else "wrong")
+                    )
+                elif item.kind == "rpt":
+                    score = rpt_reward(text, item.answer, item.byte_ends)
+                    verdicts[key][i] = (
+                        "unparsed" if score.prediction is None else ("correct" if score.score >= 1.0 else "wrong")
+                    )
+                else:
+                    math_jobs.append(((key, i), text, item.answer))
+    if math_jobs:
+        bar = _progress(len(math_jobs), "verify", quiet)
+        try:
+            for (key, i), verdict in check_math(math_jobs, cfg.verify_workers, cfg.verify_timeout):
+                verdicts[key][i] = verdict
+                bar.update(1)
+        finally:
+            bar.close()
+    return verdicts
+
+
+def _report(cfg, benches, responses, verdicts, server, counts, baseline) -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        ours = version("rlpt-verl")
+    except PackageNotFoundError:
+        ours = "unknown"
+    report: dict = {
+        "settings": {
+            **cfg.sampling(),
+            "k": list(cfg.k),
+            "model_url": cfg.model_url,
+            "verify_timeout": cfg.verify_timeout,
+            "prompts": {
+                "rpt": "the chat prompt stored in the row by rlpt build-rpt",
+                "math": "{question}\n\n" + MATH_INSTRUCTION,
+                "mc": "{question}\n\n{A. option ...}\n\n" + MC_INSTRUCTION,
+            },
+            "estimator": "unbiased pass@k = mean over items of 1 - C(n-c,k)/C(n,k) (arXiv 2107.03374)",
+        },
+        "server": server,
+        "generation": counts,
+        "versions": {"rlpt-verl": ours, "python": platform.python_version()},
+        "benchmarks": {},
+    }
+    for b in benches:
+        per_item = []
+        tally = Counter()
+        for item in b["items"]:
+            v = verdicts[(b["name"], item.id)]
+            tally.update(v)
+            per_item.append((len(v), v.count("correct")))
+        metrics = bench_metrics(per_item, cfg.k)
+        n_min = min(n for n, _ in per_item)
+        curve = [sum(pass_at_k(n, c, k) for n, c in per_item) / len(per_item) for k in range(1, n_min + 1)]
+        samples = sum(n for n, _ in per_item)
+        report["benchmarks"][b["name"]] = {
+            "path": b["path"],
+            "kind": sorted({i.kind for i in b["items"]}),
+            "items": len(b["items"]),
+            "n": n_min if n_min == max(n for n, _ in per_item) else f"{n_min}..{max(n for n, _ in per_item)}",
+            "samples": samples,
+            "responses": "given" if b["given"] else "generated",
+            "metrics": metrics,
+            "verdicts": dict(sorted(tally.items())),
+            "unparsed_rate": (tally["unparsed"] + tally["no_answer"]) / samples,
+            "errors": tally["error"] + tally["timeout"],
+            "fields": b["fields"],
+            "skipped": b["skipped"],
+            "curve": curve,
+        }
+    if baseline is not None:
+        report["baseline"] = {
+            name: {"metrics": b.get("metrics", {}), "model": baseline.get("settings", {}).get("model")}
+            for name, b in baseline["benchmarks"].items()
+        }
+    return report
+
+
+def _write(out: str, report: dict, benches, verdicts, baseline: dict | None, cfg: EvalConfig) -> None:
+    lines = []
+    for b in benches:
+        for item in b["items"]:
+            for i, v in enumerate(verdicts[(b["name"], item.id)]):
+                lines.append(json.dumps({"bench": b["name"], "item": item.id, "i": i, "verdict": v}))
+    write_text_atomic(os.path.join(out, "verdicts.jsonl"), "\n".join(lines) + "\n")
+    for name, b in report["benchmarks"].items():
+        base_curve = ((baseline or {}).get("benchmarks", {}).get(name) or {}).get("curve")
+        write_text_atomic(os.path.join(out, f"passk_{name}.svg"), curve_svg(name, b["curve"], base_curve))
+    head = f"model: {cfg.model or 'given responses'}; n={cfg.n}, temperature={cfg.temperature}, top-p={cfg.top_p}"
+    if baseline is not None:
+        head += f"; baseline: {cfg.baseline} (model {baseline.get('settings', {}).get('model')})"
+    write_text_atomic(os.path.join(out, "eval_table.md"), f"{head}\n\n{table(report, cfg.k, baseline)}\n")
+    write_json_atomic(os.path.join(out, EVAL_REPORT), report)

@@ -1,0 +1,47 @@
+"""Math-Verify in worker processes: real answers of real problems, and a hung check that must not stall."""
+
+import time
+
+import pytest
+
+from rlpt_verl.eval import math_check
+from rlpt_verl.eval.math_check import check_math
+from rlpt_verl.tools import assets
+
+
+def test_real_answers_are_checked_as_math_not_as_strings():
+    problems = {p["id"]: p for p in assets.champ_problems()}
+    p = next(p for p in problems.values() if p["answer"] == "2^(n-1)")
+    items = [
+        ("boxed", "So the count is \\boxed{2^{n-1}}.", p["answer"]),
+        ("equal", "The answer is $\\frac{2^n}{2}$.", p["answer"]),  # same value, other form
+        ("wrong", "The answer is $2^n$.", p["answer"]),
+        ("number", "Therefore the result is \\boxed{0.5}", "\\frac{1}{2}"),
+        ("none", "I am not sure.", "239"),
+    ]
+    got = dict(check_math(items, workers=2, timeout_s=60))
+    assert got == {"boxed": "correct", "equal": "correct", "wrong": "wrong", "number": "correct", "none": "no_answer"}
+
+
+def _hang(response, gold):
+    if response == "hang":
+        time.sleep(3600)
+    return "correct"
+
+
+def test_a_hung_check_times_out_and_its_worker_is_replaced(monkeypatch):
+    """Stub (named): a verification that never returns, which no real input is known to produce on demand."""
+    monkeypatch.setattr(math_check, "verify_one", _hang)  # forked workers inherit the patch
+    items = [("h1", "hang", "1"), ("a", "x", "1"), ("h2", "hang", "1"), ("b", "x", "1"), ("c", "x", "1")]
+    t0 = time.monotonic()
+    got = dict(check_math(items, workers=2, timeout_s=2))
+    assert got == {"h1": "timeout", "h2": "timeout", "a": "correct", "b": "correct", "c": "correct"}
+    assert time.monotonic() - t0 < 30  # two 2 s deadlines, not an hour
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_every_item_is_answered_once(workers):
+    items = [(i, f"\\boxed{{{i}}}", str(i if i % 3 else i + 1)) for i in range(12)]
+    got = list(check_math(items, workers=workers, timeout_s=60))
+    assert sorted(k for k, _ in got) == list(range(12))
+    assert {k for k, v in got if v == "wrong"} == {0, 3, 6, 9}
