@@ -5,6 +5,8 @@ Recognised without options (the field names are reported, so a user can see what
 - maths (MATH-500, AIME, AMC, Minerva, GSM8K, OlympiadBench): question in ``problem``/``question``/
   ``prompt``/``query``; answer in ``answer``/``final_answer`` (a list takes its first element) or a worked
   ``solution`` reduced to its last ``\\boxed{}`` (as ``rlpt math-data`` does);
+- verl RL rows (``prompt`` messages + ``reward_model.ground_truth``: ``rlpt math-data`` output, or verl's
+  ``main_generation_server`` output, which adds ``responses``): maths, sent with the stored prompt;
 - RPT next-token splits (``val_easy/medium/hard.parquet`` from ``rlpt build-rpt``, data source ``rpt*``): the
   stored chat prompt, scored with the ``rpt`` reward (byte prefix of the true continuation, whole tokens);
 - multiple choice: ``choices``/``options`` as a list (MMLU, MMLU-Pro, SuperGPQA) or as ARC's
@@ -122,6 +124,9 @@ def to_item(record: dict, default_id: str, fields: Fields = Fields(), seed: int 
     rpt = _rpt_item(record, item_id)
     if rpt is not None:
         return rpt
+    verl_row = _verl_row_item(record, item_id, fields)
+    if verl_row is not None:
+        return verl_row
     q_key = fields.question or next((k for k in (*QUESTION_FIELDS, "Question") if k in record), None)
     if q_key is None:
         return None, "no_question_field"
@@ -162,13 +167,34 @@ def _rpt_item(record: dict, item_id: str):
     return item, {"question": "prompt", "answer": "reward_model.ground_truth", "choices": None}
 
 
+def _verl_row_item(record: dict, item_id: str, fields: Fields):
+    """A verl RL row (``prompt`` messages + ``reward_model.ground_truth``, e.g. from ``rlpt math-data``, or
+    verl's generation output with ``responses``): a maths item sent with its stored prompt."""
+    rm = record.get("reward_model")
+    if fields.question or not isinstance(record.get("prompt"), list) or not isinstance(rm, dict):
+        return None
+    gold = rm.get("ground_truth")
+    if isinstance(gold, int | float) and not isinstance(gold, bool):
+        gold = str(gold)
+    if not isinstance(gold, str) or not gold.strip():
+        return None, "verl_row_without_ground_truth"
+    try:
+        messages = tuple({"role": m["role"], "content": m["content"]} for m in record["prompt"])
+    except (TypeError, KeyError):
+        return None, "verl_row_prompt_not_messages"
+    extra = record.get("extra_info") or {}
+    rid = f"{extra.get('split') or 'row'}:{extra['index']}" if isinstance(extra, dict) and "index" in extra else item_id
+    item = Item(rid, "math", messages[-1]["content"], gold.strip(), (), messages)
+    return item, {"question": "prompt", "answer": "reward_model.ground_truth", "choices": None}
+
+
 def prompt_of(item: Item) -> list[dict]:
     """The chat prompt sent for ``item`` (recorded in the report): the question plus the instruction.
 
     >>> prompt_of(Item("1", "mc", "Pick one.", "A", ("x", "y")))[0]["content"]
     'Pick one.\\n\\nA. x\\nB. y\\n\\nAnswer with the letter of the correct option, ending with "The answer is X".'
     """
-    if item.kind == "rpt":
+    if item.messages:  # rpt rows and verl RL rows: the prompt as built
         return [dict(m) for m in item.messages]
     if item.kind == "mc":
         valid = letters(len(item.choices))

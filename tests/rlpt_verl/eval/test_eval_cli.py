@@ -215,3 +215,25 @@ def test_rpt_splits_are_scored_with_the_rpt_reward(rpt_built, tmp_path):
     assert b["kind"] == ["rpt"] and b["items"] == len(rows)
     assert b["verdicts"] == {"correct": len(rows), "wrong": len(rows), "unparsed": len(rows)}
     assert b["metrics"]["pass@1"] == pytest.approx(1 / 3) and b["metrics"]["pass@2"] == pytest.approx(2 / 3)
+
+
+def test_verl_generation_output_is_scored_as_given(tmp_path):
+    """`rlpt math-data` rows plus a `responses` column written by pandas, as verl's main_generation_server does."""
+    import pandas as pd
+
+    numeric = [p for p in assets.champ_problems() if p["answer"].isdigit()][:3]
+    src = write_jsonl(tmp_path / "q.jsonl", [{"problem": p["problem"], "answer": p["answer"]} for p in numeric])
+    conv = subprocess.run(
+        [sys.executable, "-m", "rlpt_verl.cli", "math-data", src, "-o", str(tmp_path / "m"), "--val-fraction", "0"],
+        capture_output=True,
+        text=True,
+    )
+    assert conv.returncode == 0, conv.stderr
+    df = pd.read_parquet(tmp_path / "m" / "train.parquet")
+    df["responses"] = [[f"So \\boxed{{{gt['ground_truth']}}}.", "\\boxed{987654321}"] for gt in df["reward_model"]]
+    df.to_parquet(tmp_path / "gen.parquet")
+    r = rlpt_eval(tmp_path / "gen.parquet", "-o", tmp_path / "o", "--n", 2, "--k", 1)
+    assert r.returncode == 0, r.stderr
+    b = json.load(open(tmp_path / "o" / "eval_report.json"))["benchmarks"]["gen"]
+    assert b["items"] == 3 and b["verdicts"] == {"correct": 3, "wrong": 3}
+    assert b["fields"][0]["question"] == "prompt" and b["metrics"]["pass@1"] == pytest.approx(0.5)
