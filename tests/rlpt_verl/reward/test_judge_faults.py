@@ -138,6 +138,56 @@ def test_judge_down_raises_naming_the_url(model_dir, rows, cpu_hog):
     assert time.monotonic() - t0 < 30
 
 
+def test_judge_killed_mid_step_raises_for_every_later_sample(model_dir, rows, cpu_hog):
+    """verl 0.9.1 scores each sample with ``RewardLoopWorker.compute_score`` (agent_loop.py), many in flight.
+    The judge answers some of the step's samples, then its process is killed: those answered keep their
+    scores, a bounded few fail as judge errors while the down rule counts, and every later sample raises
+    naming the judge's URL — what verl's agent loop logs and drops, and what the RLPT trainer's
+    missing-samples check then stops the step on (test_trainer.py::test_missing_samples_stop_the_step...)."""
+    judge = LocalJudgeServer(model_dir).start()
+    try:
+        worker = worker_for(
+            model_dir,
+            judge,
+            judge_timeout_s=5,
+            judge_max_retries=1,
+            judge_backoff_base_s=0.05,
+            judge_down_window=8,
+            judge_down_min_calls=4,
+            judge_concurrency=2,
+        )
+        singles = [judged_batch([r], model_dir, f"mid{i}") for i, r in enumerate(rows * 3)]
+        before = judge.request_count()
+
+        async def one(batch):
+            try:
+                return await worker.compute_score(batch)
+            except LLMDownError as e:
+                return e
+
+        async def scenario():
+            tasks = [asyncio.create_task(one(b)) for b in singles]
+            deadline = time.monotonic() + 240
+            while judge.request_count() - before < 3 and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            answered_before_kill = judge.request_count() - before
+            judge.stop()
+            return answered_before_kill, await asyncio.wait_for(asyncio.gather(*tasks), 300)
+
+        answered, results = asyncio.run(scenario())
+    finally:
+        judge.stop()
+    assert answered >= 3  # it died mid-step, not before it
+    scored = [r for r in results if isinstance(r, dict)]
+    raised = [r for r in results if isinstance(r, LLMDownError)]
+    assert len(scored) + len(raised) == len(singles)
+    assert raised, "a dead judge must stop the step, not be scored around"
+    assert all(f"127.0.0.1:{judge.port}/v1/chat/completions looks down" in str(e) for e in raised)
+    good = [r for r in scored if not r["reward_extra_info"]["judge_error"]]
+    assert len(good) >= 1 and all(r["reward_score"] in (0.0, 1.0) for r in good)
+    assert len(scored) - len(good) <= 8  # judge errors before the down rule fired: bounded by its window
+
+
 def test_replies_that_never_parse_stop_the_run(server, rows, model_dir):
     """A real judge that cannot say "Score: 0/1" (here: cut to one token) is a broken judge, not all-zero rewards."""
     worker = worker_for(model_dir, server, judge_max_tokens=1, judge_down_window=4, judge_down_min_calls=4)
