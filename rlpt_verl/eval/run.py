@@ -151,25 +151,22 @@ def load_benchmark(path: str, cfg: EvalConfig) -> dict:
     }
 
 
-def _check_run_file(out: str, cfg: EvalConfig, generating: bool) -> dict:
+def _run_record(out: str, cfg: EvalConfig) -> dict:
+    """``run.json`` of an earlier run into ``out`` ({} if none): its sampling settings and server. Samples drawn
+    with other settings would mix two experiments, so a different setting is refused, naming it."""
     path = os.path.join(out, "run.json")
-    current = {"sampling": cfg.sampling(), "model_url": cfg.model_url}
-    if os.path.exists(path):
-        with open(path) as fh:
-            old = json.load(fh)
-        if generating and old.get("sampling") != current["sampling"]:
-            diff = {
-                k: (old.get("sampling", {}).get(k), v)
-                for k, v in current["sampling"].items()
-                if old.get("sampling", {}).get(k) != v
-            }
-            raise UserError(
-                f"--output {out} holds samples drawn with other settings ({', '.join(f'{k}: {a!r} -> {b!r}' for k, (a, b) in diff.items())}); "  # noqa: E501
-                "use another --output, or the same settings to continue that run"
-            )
-    if generating:
-        write_json_atomic(path, current, sort_keys=True)
-    return current
+    if not os.path.exists(path):
+        return {}
+    with open(path) as fh:
+        old = json.load(fh)
+    before = old.get("sampling", {})
+    changed = [f"{k}: {before.get(k)!r} -> {v!r}" for k, v in cfg.sampling().items() if before.get(k) != v]
+    if changed:
+        raise UserError(
+            f"--output {out} holds samples drawn with other settings ({', '.join(changed)}); "
+            "use another --output, or the same settings to continue that run"
+        )
+    return old
 
 
 def _progress(total: int, desc: str, quiet: bool):
@@ -231,8 +228,8 @@ def _run(cfg: EvalConfig, benches: list[dict], out: str, need_server: bool, base
             settings.validate()
         except ValueError as e:
             raise UserError(str(e)) from None
-        server = server_info(settings)
-        _check_run_file(out, cfg, generating=True)
+        record = _run_record(out, cfg)
+        server = record.get("server", {})
         done = read_samples(samples_path)
         jobs = []
         for b in benches:
@@ -250,7 +247,10 @@ def _run(cfg: EvalConfig, benches: list[dict], out: str, need_server: bool, base
                         "seed": sample_seed(cfg.seed, item.id, i),
                     }
                     jobs.append((b["name"], item.id, i, prompt_of(item), sampling))
-        if jobs:
+        if jobs:  # a finished run is rescored (e.g. with a new --baseline) without its server
+            server = server_info(settings)
+            record = {"sampling": cfg.sampling(), "model_url": cfg.model_url, "server": server}
+            write_json_atomic(os.path.join(out, "run.json"), record, sort_keys=True)
             bar = _progress(len(jobs), "generate", quiet)
             try:
                 got = generate(settings, jobs, samples_path, cfg.concurrency, lambda ok: bar.update(1))

@@ -87,6 +87,12 @@ def test_generate_score_report_and_a_second_run_asks_nothing(judge_server, champ
     report2 = json.load(open(out / "eval_report.json"))
     assert report2["generation"]["resumed"] == 6 and report2["benchmarks"] == report["benchmarks"]
 
+    dead = f"http://127.0.0.1:{free_port()}/v1"  # the GPUs are gone: a finished run is rescored without them
+    rescore = rlpt_eval(*[dead if x == judge_server.url else x for x in common])
+    assert rescore.returncode == 0, rescore.stderr
+    report3 = json.load(open(out / "eval_report.json"))
+    assert report3["benchmarks"] == report["benchmarks"] and report3["server"] == report["server"]
+
     changed = rlpt_eval(*[x if x != 48 else 64 for x in common])  # other settings into the same folder
     assert changed.returncode == 2 and "max_tokens: 48 -> 64" in changed.stderr
     assert changed.stderr.count("\n") == 1
