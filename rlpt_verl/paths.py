@@ -40,21 +40,12 @@ def write_json_atomic(path: str, data, sort_keys: bool = False) -> None:
     (or a crash) never sees half a file, and an earlier good file survives a failed write."""
     import json
 
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp.", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=sort_keys)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=sort_keys) + "\n")
 
 
 def write_text_atomic(path: str, text: str) -> None:
-    """:func:`write_json_atomic` for text (tables, SVG): temporary file beside ``path``, then rename."""
+    """Write ``text`` to a temporary file beside ``path`` (usual 0644 permissions, not mkstemp's 0600), then
+    rename it into place."""
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp.")
     try:

@@ -99,10 +99,9 @@ def _key_letter(record: dict, fields: Fields, options: list[str]) -> tuple[str |
                 return valid[i], key
             continue
         text = str(value).strip()
-        if len(text) == 1 and text.upper() in valid:
-            return text.upper(), key
-        if text.strip("()").upper() in valid and len(text.strip("()")) == 1:
-            return text.strip("()").upper(), key
+        letter = text.strip("()").upper()
+        if len(letter) == 1 and letter in valid:
+            return letter, key
         if text in options:
             return valid[options.index(text)], key
     return None, ""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import sys
 from collections import Counter
 from dataclasses import dataclass
 
@@ -170,9 +169,9 @@ def _run_record(out: str, cfg: EvalConfig) -> dict:
 
 
 def _progress(total: int, desc: str, quiet: bool):
-    from tqdm.auto import tqdm
+    from rlpt_verl.tasks.common import progress
 
-    return tqdm(total=total, desc=desc, unit="sample", disable=quiet or None, file=sys.stderr, mininterval=1.0)
+    return progress(None, desc, quiet, unit="sample", total=total)
 
 
 def run_eval(cfg: EvalConfig, quiet: bool = False) -> dict:

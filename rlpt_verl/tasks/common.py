@@ -113,11 +113,12 @@ def windows(it: Iterable, size: int) -> Iterator[list]:
         yield window
 
 
-def progress(it, desc: str, quiet: bool, unit: str = "doc"):
-    """A tqdm bar on stderr (off with ``quiet`` or when stderr is not a terminal)."""
+def progress(it, desc: str, quiet: bool, unit: str = "doc", total: int | None = None):
+    """A tqdm bar on stderr (off with ``quiet`` or when stderr is not a terminal); ``it=None`` with ``total``
+    gives a bar to ``update()`` by hand."""
     from tqdm.auto import tqdm
 
-    return tqdm(it, desc=desc, unit=unit, disable=quiet or None, file=sys.stderr, mininterval=1.0)
+    return tqdm(it, desc=desc, unit=unit, total=total, disable=quiet or None, file=sys.stderr, mininterval=1.0)
 
 
 def _rank_key(seed: int, doc: Document) -> bytes:

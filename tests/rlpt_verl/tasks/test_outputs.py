@@ -49,6 +49,7 @@ def test_a_second_writer_is_refused_and_a_stale_lock_is_taken_over(tmp_path, pyd
     assert (out / "build_report.json").exists() and not lock.exists()
     os.makedirs(tmp_path / "usual")  # the staged folder becomes the output with the usual permissions
     assert os.stat(out).st_mode & 0o777 == os.stat(tmp_path / "usual").st_mode & 0o777
+    assert os.stat(out / "build_report.json").st_mode & 0o777 == 0o644  # not mkstemp's 0600
     lock.write_text("another-node 12345")  # a lock from another host of a shared filesystem is not guessed at
     p = rlpt(*args, "--max-targets-per-doc", "1")
     assert p.returncode == 2 and "on another-node (pid 12345)" in p.stderr and f"remove {lock}" in p.stderr
