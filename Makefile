@@ -35,8 +35,9 @@ test: install lint
 e2e-venv:
 	bash e2e/setup_venv.sh
 
+# E2E_ARGS="--only all" adds the dead-judge run (≈ 7 min)
 e2e: install e2e-venv
-	$(PY) e2e/run_e2e.py
+	$(PY) e2e/run_e2e.py $(E2E_ARGS)
 
 bench-build: install
 	$(PY) benchmarks/bench_build.py

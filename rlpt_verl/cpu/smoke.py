@@ -4,7 +4,8 @@ Two kinds of overrides, kept apart so a reader sees which is which:
 - ``CPU_OVERRIDES``: what a CPU needs whatever the recipe (no flash-attention, no vLLM sleep mode, fp32
   because bf16 matmuls fall back to slow kernels on CPUs without AMX, eager vLLM, a smaller weight-sync
   bucket for /dev/shm, logical GPUs for Ray's resource pools);
-- :func:`size_overrides`: the sizes (batch 4, n 2, short responses, one step, one GPU), nothing else.
+- :func:`size_overrides`: the sizes (batch 4, n 6, short responses, one step, one GPU, one storage unit),
+  nothing else.
 Everything else is the recipe as a user runs it.
 """
 
@@ -29,34 +30,45 @@ CPU_OVERRIDES: tuple[str, ...] = (
     "+ray_kwargs.ray_init.num_gpus=1",
 )
 
+# Ray sets OMP_NUM_THREADS=1 in every actor that reserves no CPUs (ray/_private/utils.py,
+# set_omp_num_threads_if_unset) unless the variable is already set: the FSDP worker then trains on one core
+# (measured on 2 cores: update 57 -> 34 ms per token with it set).
 CPU_ENV: dict[str, str] = {
     "VERL_PLATFORM": "cpu",
+    "OMP_NUM_THREADS": str(os.cpu_count() or 1),
     **VLLM_CPU_DEFAULTS,
     "TOKENIZERS_PARALLELISM": "false",
     "HF_HUB_OFFLINE": "1",
 }
 
 
+BATCH = 4  # prompts per step
+N = 6  # samples per prompt: with a policy that wins about 40% of its samples and loses about 45%, 4 groups
+# of 6 all scoring alike (no gradient) has a chance near 1e-4 (e2e/smoke_policy.py measures it per row)
+
+
 def size_overrides(
     model: str, out_dir: str, steps: int = 1, prompt_tokens: int = 256, response_tokens: int = 64
 ) -> list[str]:
-    """Tiny sizes: 4 prompts x 2 samples, one mini-batch, one GPU's worth of everything, a checkpoint and a
-    validation at every step, metrics to ``out_dir/metrics.jsonl`` (verl's file logger)."""
+    """Tiny sizes: ``BATCH`` prompts x ``N`` samples, one mini-batch, one GPU's worth of everything (one
+    TransferQueue storage unit, not 8 processes), a checkpoint and a validation at every step, metrics to
+    ``out_dir/metrics.jsonl`` (verl's file logger)."""
     return [
         f"actor_rollout_ref.model.path={model}",
-        "data.train_batch_size=4",
+        f"data.train_batch_size={BATCH}",
         f"data.max_prompt_length={prompt_tokens}",
         f"data.max_response_length={response_tokens}",
-        "actor_rollout_ref.rollout.n=2",
+        f"actor_rollout_ref.rollout.n={N}",
         "actor_rollout_ref.rollout.val_kwargs.n=1",
-        "actor_rollout_ref.actor.ppo_mini_batch_size=4",
+        f"actor_rollout_ref.actor.ppo_mini_batch_size={BATCH}",
         "actor_rollout_ref.actor.ppo_max_token_len_per_gpu=2048",
         "actor_rollout_ref.rollout.tensor_model_parallel_size=1",
         f"actor_rollout_ref.rollout.max_model_len={prompt_tokens + response_tokens + 64}",
         f"actor_rollout_ref.rollout.max_num_batched_tokens={prompt_tokens + response_tokens + 64}",
-        "actor_rollout_ref.rollout.max_num_seqs=8",
+        f"actor_rollout_ref.rollout.max_num_seqs={BATCH * N}",
         "actor_rollout_ref.rollout.agent.num_workers=1",
         "reward.num_workers=1",
+        "transfer_queue.backend.SimpleStorage.num_data_storage_units=1",
         "trainer.n_gpus_per_node=1",
         "trainer.nnodes=1",
         f"trainer.total_training_steps={steps}",
@@ -89,3 +101,20 @@ def non_finite(metrics: dict[str, float], prefix: str) -> list[str]:
         if k.startswith(prefix) and not (isinstance(v, (int, float)) and math.isfinite(v)):
             bad.append(k)
     return bad
+
+
+def no_gradient_bound(rows: list[dict], n: int, batch: int) -> float:
+    """Upper bound on the chance that a GRPO step over ``batch`` of these rows with ``n`` samples each has
+    equal rewards in every group: zero advantages, no gradient, weights unchanged (correct GRPO, useless smoke).
+
+    Each row has ``win`` (a sample's chance to score 1 is at least this) and ``lose`` (to score 0). A group's
+    samples are independent, so they all score alike with chance at most ``(1-win)^n + (1-lose)^n``; a batch
+    draws distinct rows, so the worst case is the product of the ``batch`` largest row bounds.
+
+    >>> no_gradient_bound([{"win": 0.5, "lose": 0.5}] * 4, n=2, batch=4)
+    0.0625
+    >>> no_gradient_bound([{"win": 0.0, "lose": 1.0}], n=8, batch=1)
+    1.0
+    """
+    per_row = sorted(((1 - r["win"]) ** n + (1 - r["lose"]) ** n for r in rows), reverse=True)
+    return min(1.0, math.prod(per_row[:batch]))

@@ -36,3 +36,36 @@ def test_read_metrics_merges_lines_of_a_step(tmp_path):
     rows = [{"step": 0, "data": {"val-core/x": 0.5}}, {"step": 1, "data": {"a": 1.0}}, {"step": 1, "data": {"b": 2}}]
     p.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
     assert read_metrics(str(p)) == {0: {"val-core/x": 0.5}, 1: {"a": 1.0, "b": 2}}
+
+
+def test_no_gradient_bound_is_exact_for_two_outcomes_and_holds_by_simulation():
+    import random
+
+    from rlpt_verl.cpu.smoke import no_gradient_bound
+
+    # every sample either wins or loses: the bound is the exact chance w^n + (1-w)^n per group
+    rows = [{"win": 0.3, "lose": 0.7}, {"win": 0.5, "lose": 0.5}, {"win": 0.9, "lose": 0.1}]
+    exact = [(0.3**4 + 0.7**4), (0.5**4 + 0.5**4), (0.9**4 + 0.1**4)]
+    assert no_gradient_bound(rows, n=4, batch=1) == pytest.approx(max(exact))
+    assert no_gradient_bound(rows, n=4, batch=2) == pytest.approx(sorted(exact)[-1] * sorted(exact)[-2])
+    # a third outcome (e.g. the judge's verdict, either way) only lowers the chance: simulate it
+    rng = random.Random(0)
+    rows = [{"win": 0.4, "lose": 0.3}, {"win": 0.2, "lose": 0.5}]
+    bound = no_gradient_bound(rows, n=3, batch=2)
+    trials, flat = 20000, 0
+    for _ in range(trials):
+        groups = []
+        for r in rows:
+            scores = []
+            for _ in range(3):
+                u = rng.random()
+                scores.append(1 if u < r["win"] else 0 if u < r["win"] + r["lose"] else rng.random() < 0.5)
+            groups.append(len(set(scores)) == 1)
+        flat += all(groups)
+    exact = 1.0
+    for r in rows:  # the third outcome splits evenly: P(1) = win + rest/2
+        rest = 1 - r["win"] - r["lose"]
+        exact *= (r["win"] + rest / 2) ** 3 + (r["lose"] + rest / 2) ** 3
+    assert abs(flat / trials - exact) < 4 * (exact * (1 - exact) / trials) ** 0.5
+    assert exact <= bound  # holds (and is exact when every sample wins or loses, above)
+    assert no_gradient_bound([{"win": 0.0, "lose": 1.0}] * 4, n=4, batch=4) == 1.0
