@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
                 dirs["rpt"],
                 dirs["math"],
             ],
-            capture_output=True,
+            stdout=subprocess.PIPE,  # its progress (stderr) shows as it trains
             text=True,
             check=True,
         )

@@ -9,7 +9,7 @@ both answers are checked against the package's own reward rules before training:
 - RLPT: the whole target sentence (a textual prefix of the reference: 1, without the judge) and its first
   third (``too_short``: 0);
 - RPT: the true next token and another row's next token that is not a prefix of this continuation;
-- RLVR: the reference answer in ``\\boxed{}`` and a different one (verl's math scorer: 1 and 0).
+- RLVR (whole-number answers): the reference answer in ``\\boxed{}`` and 0 (verl's math scorer: 1 and 0).
 
 After training it measures, by teacher forcing, the probability ``w`` of sampling the winning answer and
 ``l`` of the losing one for each row. A group of ``n`` samples at temperature 1 has equal rewards with
@@ -111,7 +111,9 @@ def math_examples(math_dir: str) -> list[Example]:
     for i, r in df.iterrows():
         gt = str(r["reward_model"]["ground_truth"])
         win = f"The answer is \\boxed{{{gt}}}."
-        lose = f"The answer is \\boxed{{{gt}1}}."
+        # a wrong whole number that parts from the right one at its first digit: one decision, then a few
+        # digits to learn (a wrong answer sharing the right one's digits was slower to learn)
+        lose = "The answer is \\boxed{0}." if gt.strip() != "0" else "The answer is \\boxed{1}."
         if default_compute_score(MATH_SOURCE, win, gt) != 1.0 or default_compute_score(MATH_SOURCE, lose, gt) != 0.0:
             raise SystemExit(f"math row {i}: the taught answers do not score 1 and 0: {gt!r}")
         out += [Example(_messages(r), win, "math", int(i), True), Example(_messages(r), lose, "math", int(i), False)]
@@ -213,7 +215,7 @@ def train(model_dir: str, out_dir: str, data: list[Example], seed: int = 0) -> d
     t0 = time.perf_counter()
     for g in groups.values():
         g["states"] = lower_states(model, g["prompt"], g["answers"])
-    print(f"  lower layers' states of {len(groups)} rows: {time.perf_counter() - t0:.0f} s", flush=True)
+    print(f"  lower layers' states of {len(groups)} rows: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
 
     def upper(g: dict) -> torch.Tensor:
         return answer_logprobs(model, g["states"], g["prompt"], g["answers"])
@@ -236,7 +238,7 @@ def train(model_dir: str, out_dir: str, data: list[Example], seed: int = 0) -> d
             rows = chances(groups, upper)
         worst = sorted(rows, key=lambda r: min(r["win"], r["lose"]))[:2]
         elapsed = time.perf_counter() - t0
-        print(f"  epoch {epoch + 1}/{EPOCHS}: least likely answers {worst} ({elapsed:.0f} s)", flush=True)
+        print(f"  epoch {epoch + 1}/{EPOCHS}: least likely answers {worst} ({elapsed:.0f} s)", file=sys.stderr)
     rows = chances(groups, lambda g: full_logprobs(model, g["prompt"], g["answers"]))
     tmp = out_dir + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -267,7 +269,7 @@ def main(argv: list[str]) -> int:
     else:
         stats = train(model_dir, out_dir, data)
         shown = {k: v for k, v in stats.items() if k != "chances"}
-        print(f"cold-start policy: {out_dir} {shown}")
+        print(f"cold-start policy: {out_dir} {shown}")  # stdout: the last line is the folder (run_e2e.py)
     print(out_dir)
     return 0
 

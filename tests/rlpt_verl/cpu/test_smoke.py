@@ -2,10 +2,11 @@
 config validation, change nothing else a user set, and the metrics reader merges verl's file-logger lines."""
 
 import json
+import os
 
 import pytest
 
-from rlpt_verl.cpu.smoke import CPU_OVERRIDES, read_metrics, size_overrides
+from rlpt_verl.cpu.smoke import CPU_ENV, CPU_OVERRIDES, N, read_metrics, size_overrides
 
 from ...recipes.test_recipes import compose
 
@@ -24,11 +25,23 @@ def test_smoke_overrides_compose_and_validate(name, tokenizer_dir, tmp_path):
     assert cfg.data.train_batch_size * r.n % cfg.trainer.n_gpus_per_node == 0 and a.ppo_mini_batch_size == 4
     assert a.fsdp_config.mixed_precision.param_dtype == "fp32" and r.enable_sleep_mode is False
     assert cfg.trainer.total_training_steps == 1 and cfg.trainer.save_freq == 1
+    assert r.n == N and r.max_num_seqs >= cfg.data.train_batch_size * N  # a whole step's samples in one vLLM batch
+    # one TransferQueue storage process, not verl's 8 (each a Ray actor importing torch on a 2-core machine)
+    assert cfg.transfer_queue.backend.SimpleStorage.num_data_storage_units == 1
     # the recipe's own choices are untouched: algorithm, reward, optimiser, data files, sampling
     assert cfg.algorithm == full.algorithm and cfg.reward.reward_manager == full.reward.reward_manager
     assert a.optim == full.actor_rollout_ref.actor.optim and cfg.data.train_files == full.data.train_files
     assert r.temperature == full.actor_rollout_ref.rollout.temperature
     assert a.loss_agg_mode == full.actor_rollout_ref.actor.loss_agg_mode
+
+
+def test_cpu_env_keeps_ray_from_pinning_torch_to_one_thread():
+    # Ray sets OMP_NUM_THREADS=1 in actors that reserve no CPUs unless it is already set; the FSDP worker
+    # then updates on one core
+    import ray._private.utils as ray_utils
+
+    assert "OMP_NUM_THREADS" in __import__("inspect").getsource(ray_utils.set_omp_num_threads_if_unset)
+    assert int(CPU_ENV["OMP_NUM_THREADS"]) == os.cpu_count()
 
 
 def test_read_metrics_merges_lines_of_a_step(tmp_path):
