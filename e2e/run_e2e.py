@@ -20,6 +20,7 @@ import argparse
 import glob
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -100,9 +101,10 @@ def build_data(out: str, model: str) -> dict[str, str]:
         g.writelines(f.readlines()[:7])
     champ = os.path.join(data, "champ.jsonl")
     with open(champ, "w") as f:
-        # problems with a whole-number answer: short answers the cold-start policy learns quickly
-        whole = [p for p in assets.champ_problems() if str(p.get("answer", "")).strip().isdigit()]
-        for p in whole[:MATH_PROBLEMS]:
+        # problems whose answer is a whole number of at most 3 digits: the cold-start policy learns those within
+        # its epochs (a 7-digit answer stayed at 1% and left rlvr's gradient-free chance at 7%)
+        short = [p for p in assets.champ_problems() if re.fullmatch(r"\d{1,3}", str(p.get("answer", "")).strip())]
+        for p in short[:MATH_PROBLEMS]:
             f.write(json.dumps(p) + "\n")
     dirs = {k: os.path.join(data, k) for k in ("rlpt", "rpt", "math")}
     common = ["--id-field", "id", "--tokenizer", model, "--max-prompt-tokens", "256", "--quiet"]

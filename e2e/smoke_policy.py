@@ -9,7 +9,7 @@ both answers are checked against the package's own reward rules before training:
 - RLPT: the whole target sentence (a textual prefix of the reference: 1, without the judge) and its first
   third (``too_short``: 0);
 - RPT: the true next token and another row's next token that is not a prefix of this continuation;
-- RLVR (whole-number answers): the reference answer in ``\\boxed{}`` and 0 (verl's math scorer: 1 and 0).
+- RLVR (answers of up to 3 digits): the reference answer in ``\\boxed{}`` and 0 (verl's math scorer: 1 and 0).
 
 After training it measures, by teacher forcing, the probability ``w`` of sampling the winning answer and
 ``l`` of the losing one for each row. A group of ``n`` samples at temperature 1 has equal rewards with
