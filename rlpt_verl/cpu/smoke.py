@@ -79,6 +79,45 @@ def size_overrides(
     ]
 
 
+def config_args(recipe: str) -> list[str]:
+    """Hydra's config arguments for a shipped recipe name or a YAML path (as ``rlpt doctor`` takes them).
+
+    >>> config_args("rpt_grpo_fsdp")
+    ['--config-path=pkg://rlpt_verl.recipes', '--config-name=rpt_grpo_fsdp']
+    >>> config_args("/jobs/my_rlpt.yaml")
+    ['--config-path=/jobs', '--config-name=my_rlpt']
+    """
+    if recipe.endswith((".yaml", ".yml")) or os.sep in recipe:
+        path = os.path.abspath(recipe)
+        return [
+            f"--config-path={os.path.dirname(path)}",
+            f"--config-name={os.path.splitext(os.path.basename(path))[0]}",
+        ]
+    return ["--config-path=pkg://rlpt_verl.recipes", f"--config-name={recipe}"]
+
+
+def smoke_overrides(
+    model: str,
+    out_dir: str,
+    user: list[str] | tuple[str, ...] = (),
+    steps: int = 1,
+    prompt_tokens: int = 256,
+    response_tokens: int = 64,
+) -> list[str]:
+    """The user's overrides first, then the sizes and the CPU's needs: Hydra applies overrides in order, so a
+    batch size copied from a cluster command cannot turn the smoke step into a day on a CPU."""
+    return [
+        *user,
+        *size_overrides(model, out_dir, steps=steps, prompt_tokens=prompt_tokens, response_tokens=response_tokens),
+        *CPU_OVERRIDES,
+    ]
+
+
+def smoke_command(python: str, recipe: str, overrides: list[str]) -> list[str]:
+    """``python -m rlpt_verl.main_ppo`` for ``recipe`` with ``overrides`` (see :func:`smoke_overrides`)."""
+    return [python, "-m", "rlpt_verl.main_ppo", *config_args(recipe), *overrides]
+
+
 def read_metrics(path: str) -> dict[int, dict[str, float]]:
     """verl's file-logger JSON lines → {step: {metric: value}} (several lines of one step are merged)."""
     steps: dict[int, dict[str, float]] = {}
@@ -118,3 +157,74 @@ def no_gradient_bound(rows: list[dict], n: int, batch: int) -> float:
     """
     per_row = sorted(((1 - r["win"]) ** n + (1 - r["lose"]) ** n for r in rows), reverse=True)
     return min(1.0, math.prod(per_row[:batch]))
+
+
+# metrics whose values must be finite numbers after a step
+CHECKED_PREFIXES = ("actor/", "critic/", "train-task/", "rlpt/", "val-core/")
+
+
+def read_step(metrics: dict[int, dict[str, float]], step: int) -> tuple[list[str], list[str], list[str]]:
+    """What verl's logged metrics say about a smoke run's ``step``: (problems, warnings, facts).
+
+    A step without a gradient is a warning, not a problem: when every group's rewards are equal GRPO's
+    advantages are 0 and the update is correctly nothing; the pipeline ran, but the update was not exercised.
+
+    >>> p, w, f = read_step({1: {"actor/grad_norm": 0.0, "critic/score/mean": 0.0}}, 1)
+    >>> p, w[0].split(":")[0]
+    ([], 'no gradient')
+    >>> read_step({0: {"val-core/x": 1.0}}, 1)[0]
+    ['step 1 logged no metrics: it did not complete']
+    """
+    problems: list[str] = []
+    warnings: list[str] = []
+    facts: list[str] = []
+    m = metrics.get(step)
+    if not m:
+        return [f"step {step} logged no metrics: it did not complete"], warnings, facts
+    bad = sorted({k for prefix in CHECKED_PREFIXES for k in non_finite(m, prefix)})
+    if bad:
+        problems.append(f"{len(bad)} metric(s) not finite: {', '.join(bad[:6])}" + (" ..." if len(bad) > 6 else ""))
+
+    def val(key: str) -> str:
+        v = m.get(key)
+        return "-" if v is None else f"{v:.3g}"
+
+    facts.append(
+        f"step {step}: {val('timing_s/step')} s (rollout {val('timing_s/gen')} s, update "
+        f"{val('timing_s/update_actor')} s), score mean {val('critic/score/mean')}"
+    )
+    tasks = sorted(
+        k[len("train-task/") : -len("/reward/mean")]
+        for k in m
+        if k.startswith("train-task/") and k.endswith("/reward/mean")
+    )
+    for task in tasks:
+        samples = val(f"train-task/{task}/samples")
+        facts.append(f"task {task}: reward {val(f'train-task/{task}/reward/mean')} over {samples} samples")
+        errors = m.get(f"train-task/{task}/judge_error/rate")
+        if errors:
+            warnings.append(
+                f"judge errors: {errors:.0%} of {task} samples got no verdict (is the judge at RLPT_JUDGE_URL up?)"
+            )
+    grad = m.get("actor/grad_norm")
+    if grad is None:
+        problems.append("no actor/grad_norm logged: the actor was not updated")
+    elif grad == 0:
+        warnings.append(
+            f"no gradient: every group's rewards were equal (score mean {val('critic/score/mean')}), so GRPO's "
+            "advantages and update were 0 - correct, but the update was not exercised; a policy that wins some "
+            "samples and loses others (after SFT, or a larger model) gives one"
+        )
+    else:
+        facts.append(f"the actor was updated: grad norm {grad:.3g}")
+    missing = m.get("rlpt/rollout/missing_samples")
+    if missing:
+        warnings.append(f"{missing:.0f} rollout samples missing from the step (rlpt/rollout/missing_samples)")
+    lam = [k for k in m if k.startswith("rlpt/lambda/weight_")]
+    if lam:
+        facts.append("lambda weights: " + ", ".join(f"{k.rsplit('/', 1)[1]} {m[k]:.3g}" for k in sorted(lam)))
+    if any(k.startswith("val-core/") for step_m in metrics.values() for k in step_m):
+        facts.append("validation ran")
+    else:
+        warnings.append("no val-core/* metrics: validation did not run (no val files, or trainer.test_freq)")
+    return problems, warnings, facts
