@@ -215,7 +215,7 @@ def read_step(metrics: dict[int, dict[str, float]], step: int) -> tuple[list[str
             "advantages and update were 0 - correct, but the update was not exercised; a policy that wins some "
             "samples and loses others (after SFT, or a larger model) gives one"
         )
-    else:
+    elif math.isfinite(grad):
         facts.append(f"the actor was updated: grad norm {grad:.3g}")
     missing = m.get("rlpt/rollout/missing_samples")
     if missing:
