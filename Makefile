@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.rlpt-installed
 # Where test/quickstart assets (the SmolLM2 folder, built data) are cached; never inside git.
 export RLPT_CACHE ?= $(HOME)/.cache/rlpt-verl
 
-.PHONY: install quickstart test lint e2e e2e-venv bench-build bench-reward bench-rpt bench-prepare bench-dedup clean
+.PHONY: install quickstart test lint e2e e2e-venv bench-build bench-reward bench-rpt bench-cluster bench-prepare bench-dedup clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -47,6 +47,9 @@ bench-reward: install
 
 bench-rpt: install
 	$(PY) benchmarks/bench_rpt.py
+
+bench-cluster: install
+	$(PY) benchmarks/bench_cluster_paths.py
 
 # installs datatrove into $(RLPT_CACHE)/bench-venv on first use (never into .venv)
 bench-prepare: install

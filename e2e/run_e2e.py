@@ -22,6 +22,7 @@ import glob
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -30,6 +31,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
+sys.path.insert(0, HERE)  # smoke_policy
 
 from rlpt_verl.cpu.smoke import (  # noqa: E402
     BATCH,
@@ -41,7 +43,11 @@ from rlpt_verl.cpu.smoke import (  # noqa: E402
     smoke_command,
     smoke_overrides,
 )
+from rlpt_verl.cpu.smoke_run import SHM_PATTERNS  # noqa: E402
+from rlpt_verl.reward.loop import hydra_value  # noqa: E402
 from rlpt_verl.tools import assets  # noqa: E402
+from rlpt_verl.tools.judge_proxy import JudgeProxy  # noqa: E402
+from rlpt_verl.tools.local_ray import LocalRayCluster, scrubbed_env  # noqa: E402
 
 E2E_VENV = os.environ.get("RLPT_E2E_VENV", os.path.join(assets.cache_dir(), "e2e-venv"))
 RUNS = ("rlpt", "resume", "rpt", "rlvr", "dead_judge")
@@ -54,6 +60,8 @@ MATH_PROBLEMS = 10
 # at most this likely, so "the weights changed" is asserted, not hoped for. Measured bounds of the current
 # policy: rlpt 1.4e-4, rpt 1.9e-4, rlvr 5.0e-3 (its answers are learnt least evenly)
 MAX_NO_GRADIENT = 1e-2
+KEY_ENV = "RLPT_E2E_JUDGE_KEY"  # the judge proxy's API key: in the driver's shell only
+FLAKY_SHARE = 0.3  # of the judge prompts the resume run's proxy fails, every time
 # metrics copied into summary.json (and docs/recipes.md): timings, rewards, the per-task and lambda metrics
 SHOWN = (
     "timing_s/step",
@@ -146,11 +154,15 @@ def train(
     steps: int = 1,
     fresh: bool = True,
     via_cli: bool = False,
+    after: list[str] = (),
 ) -> dict:
     """One main_ppo job in the CPU venv; returns its exit code, wall time, metrics and log path. ``fresh``
     empties the run's folder first: the recipes resume from any checkpoint they find there. ``via_cli`` runs
     it as a user would, through `rlpt doctor RECIPE --smoke` (same command line), and keeps that command's
-    output in ``<out>/<name>.smoke.txt``."""
+    output in ``<out>/<name>.smoke.txt``. ``after``: overrides applied after the smoke sizes and the CPU's
+    (joining a `ray start` cluster replaces the local Ray's sizes). Only the shared-memory segments the run
+    created are removed; a local Ray started by the job stops with it (never `ray stop`: other clusters on
+    the machine are not ours)."""
     run_dir = os.path.join(out, name)
     if fresh:
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -158,6 +170,7 @@ def train(
     if os.path.exists(metrics):
         os.remove(metrics)
     python = os.path.join(E2E_VENV, "bin", "python")
+    shm_before = {p for pattern in SHM_PATTERNS for p in glob.glob(pattern)}
     t0 = time.perf_counter()
     cli_output = None
     if via_cli:
@@ -167,13 +180,12 @@ def train(
         code = sh(cmd, log=cli_output, env={**os.environ, **env})
     else:
         os.makedirs(run_dir, exist_ok=True)
-        cmd = smoke_command(python, recipe, smoke_overrides(policy, run_dir, extra, steps=steps))
+        cmd = smoke_command(python, recipe, [*smoke_overrides(policy, run_dir, extra, steps=steps), *after])
         full_env = {**os.environ, **CPU_ENV, **env, "VERL_FILE_LOGGER_PATH": metrics}
         code = sh(cmd, log=os.path.join(run_dir, "train.log"), env=full_env, cwd=run_dir)  # Hydra writes outputs/
-    subprocess.run([os.path.join(E2E_VENV, "bin", "ray"), "stop", "--force"], capture_output=True)
-    for leftover in glob.glob("/dev/shm/psm_*") + glob.glob("/dev/shm/verl_weights_*"):
+    for leftover in {p for pattern in SHM_PATTERNS for p in glob.glob(pattern)} - shm_before:
         try:
-            os.remove(leftover)  # a run leaves ≈ 400 MB of shared-memory segments behind
+            os.remove(leftover)  # a run leaves ≈ 400 MB of shared-memory segments behind: only this run's
         except OSError:
             pass
     got = read_metrics(metrics) if os.path.exists(metrics) else {}
@@ -201,22 +213,44 @@ def require_step(run: dict, name: str, step: int = 1) -> dict:
     return run["metrics"][step]
 
 
-def weights_changed(policy: str, run_dir: str, step: int = 1) -> tuple[bool, float]:
-    """Does the step-``step`` actor checkpoint differ from the starting policy? (largest absolute change)"""
+def saved_actor(run_dir: str, step: int = 1) -> dict:
+    """The step-``step`` FSDP actor checkpoint as a plain state dict with the HF model's names."""
     import torch
-    from safetensors.torch import load_file
 
-    before = load_file(os.path.join(policy, "model.safetensors"))
     shards = glob.glob(os.path.join(run_dir, "checkpoints", f"global_step_{step}", "actor", "model_world_size_*.pt"))
     check(len(shards) == 1, f"actor checkpoint of step {step} saved ({run_dir}/checkpoints/global_step_{step}/actor)")
     state = torch.load(shards[0], map_location="cpu", weights_only=False)
-    delta = 0.0
+    out = {}
     for key, value in state.items():
         value = value.to_local() if hasattr(value, "to_local") else value
-        name = key.removeprefix("_fsdp_wrapped_module.").replace("._fsdp_wrapped_module", "")
+        out[key.removeprefix("_fsdp_wrapped_module.").replace("._fsdp_wrapped_module", "")] = value
+    return out
+
+
+def weights_changed(policy: str, run_dir: str, step: int = 1) -> tuple[bool, float]:
+    """Does the step-``step`` actor checkpoint differ from the starting policy? (largest absolute change)"""
+    from safetensors.torch import load_file
+
+    before = load_file(os.path.join(policy, "model.safetensors"))
+    delta = 0.0
+    for name, value in saved_actor(run_dir, step).items():
         if name in before and value.shape == before[name].shape:
             delta = max(delta, (value.float() - before[name].float()).abs().max().item())
     return delta > 0, delta
+
+
+def check_direction(policy: str, run: dict, rlpt_dir: str, name: str) -> dict:
+    """The step learnt what its rewards said: teacher-forced log P(win) - log P(lose) of the training rows rose
+    from the cold-start policy to the saved actor (a flipped advantage sign or λ weight would lower it)."""
+    from smoke_policy import win_margins
+
+    before = win_margins(policy, rlpt_dir)
+    after = win_margins(policy, rlpt_dir, state=saved_actor(run["dir"]))
+    rises = [after[k] - before[k] for k in before]
+    mean = sum(rises) / len(rises)
+    up = sum(r > 0 for r in rises)
+    check(mean > 0, f"{name}: log P(win) - log P(lose) rose by {mean:+.3g} on average ({up} of {len(rises)} rows up)")
+    return {"margin_rise_mean": mean, "margin_rows_up": up, "margin_rows": len(rises)}
 
 
 # the smoke policy's rows (e2e/smoke_policy.py) each run's first step draws from
@@ -328,16 +362,53 @@ def main(argv: list[str] | None = None) -> int:
 
     print("[3/4] judge: transformers serve SmolLM2-135M-Instruct on 127.0.0.1")
     with LocalJudgeServer(base) as judge:
-        judge_env = {"RLPT_DATA": dirs["rlpt"], "RLPT_JUDGE_URL": judge.url, "RLPT_JUDGE_MODEL": judge.model}
-        rlpt_extra = ["data.rlpt.lambda_mode=weight"]
+        # SmolLM2 does not write the paper's "Score: 0/1" by itself, and a reply without a verdict is no longer
+        # a 0 but a missing sample: the judge's reply is constrained to a bare 0/1 (logit_bias), as a user
+        # constrains a vLLM judge (README, "Judge")
+        verdict = [f"+reward.reward_kwargs.{k}={hydra_value(v)}" for k, v in judge.verdict_settings.items()]
+        rlpt_extra = ["data.rlpt.lambda_mode=weight", *verdict]
         print("[4/4] GRPO steps")
         if "rlpt" in only or "resume" in only:
-            print("- rlpt_grpo_fsdp, 1 step")
-            served = judge.request_count()
-            run = train("rlpt", "rlpt_grpo_fsdp", args.out, policy, rlpt_extra, judge_env)
+            print("- rlpt_grpo_fsdp, 1 step, on a two-node `ray start` cluster (127.0.0.1) whose nodes have none of")
+            print("  the RLPT_* settings or the judge key; the judge behind a proxy that requires the key")
+            key = "sk-e2e-" + secrets.token_hex(10)
+            node_env = scrubbed_env(dict(CPU_ENV))
+            ray_exe = os.path.join(E2E_VENV, "bin", "ray")
+            with (
+                JudgeProxy(judge.url, api_key=key) as proxy,
+                LocalRayCluster(2, cpus_per_node=16, gpus_on_head=1, env=node_env, ray_exe=ray_exe) as cluster,
+            ):
+                env = {
+                    "RLPT_DATA": dirs["rlpt"],
+                    "RLPT_JUDGE_URL": proxy.url,
+                    "RLPT_JUDGE_MODEL": judge.model,
+                    KEY_ENV: key,
+                    "RLPT_FORWARD_ENV": "VERL_FILE_LOGGER_PATH",  # verl's file logger runs in the TaskRunner
+                }
+                after = [
+                    f"+ray_kwargs.ray_init.address={cluster.address}",
+                    "ray_kwargs.ray_init.num_cpus=null",
+                    "ray_kwargs.ray_init.num_gpus=null",
+                    "reward.num_workers=2",  # verl places them round-robin: one on each node
+                    f"+reward.reward_kwargs.judge_api_key_env={KEY_ENV}",
+                ]
+                run = train("rlpt", "rlpt_grpo_fsdp", args.out, policy, rlpt_extra, env, after=after)
+                counts = proxy.counts()
             m = require_step(run, "rlpt")
-            calls = judge.request_count() - served
-            check(calls > 0, f"rlpt: the judge server answered {calls} requests")
+            with open(run["log"], errors="replace") as f:
+                text = f.read()
+            check(counts["passed"] > 0, f"rlpt: the judge named in the driver's shell answered ({counts})")
+            check(counts["unauthorised"] == 0, "rlpt: every judge request carried the key forwarded from the driver")
+            check(key not in text, "rlpt: the key was never printed")
+            preflight = re.search(r"RLPT judge preflight: (\S+) answered all (\d+) reward workers on (\d+) node", text)
+            check(
+                bool(preflight) and preflight.group(1).startswith(proxy.url) and preflight.group(3) == "2",
+                f"rlpt: reward workers on both nodes reached the driver's judge ({preflight and preflight.group(0)})",
+            )
+            check(
+                not os.path.exists(os.path.join(run["dir"], "data", "rlpt")) and "RLPT_DATA" not in node_env,
+                "rlpt: data read from the driver's RLPT_DATA (the recipe's default data/rlpt exists nowhere here)",
+            )
             for task in ("rlpt_asr", "rlpt_msr"):
                 names = [k for k in m if k.startswith(f"train-task/{task}/")]
                 check(len(names) >= 5, f"rlpt: {len(names)} train-task/{task}/* metrics")
@@ -350,10 +421,18 @@ def main(argv: list[str] | None = None) -> int:
             check(bool(val), f"rlpt: validation ran before training ({val})")
             check(any(k.startswith("val-core/") for k in m), "rlpt: validation ran after step 1 (test_freq=1)")
             moved = check_update(policy, run, "rlpt")
-            record("rlpt", run, judge_requests=calls, **moved)
+            direction = check_direction(policy, run, dirs["rlpt"], "rlpt")
+            record("rlpt", run, judge_requests=counts["passed"], nodes=2, **moved, **direction)
         if "resume" in only:
-            print("- rlpt_grpo_fsdp again, 2 steps: resumes from the step-1 checkpoint")
-            run = train("rlpt", "rlpt_grpo_fsdp", args.out, policy, rlpt_extra, judge_env, steps=2, fresh=False)
+            print("- rlpt_grpo_fsdp again, 2 steps: resumes from the step-1 checkpoint; the judge behind a proxy")
+            print(f"  that fails {FLAKY_SHARE:.0%} of the prompts (every retry of them): those samples are missing")
+            with JudgeProxy(judge.url, fail_share=FLAKY_SHARE) as flaky:
+                env = {"RLPT_DATA": dirs["rlpt"], "RLPT_JUDGE_URL": flaky.url, "RLPT_JUDGE_MODEL": judge.model}
+                # documented: unjudged samples are dropped and counted; the run goes on while the missing share
+                # stays within data.rlpt.max_missing_share (here all of it may be, so the step is shown)
+                extra = [*rlpt_extra, "+data.rlpt.max_missing_share=1.0", "+reward.reward_kwargs.judge_max_retries=1"]
+                run = train("rlpt", "rlpt_grpo_fsdp", args.out, policy, extra, env, steps=2, fresh=False)
+                counts = flaky.counts()
             m = require_step(run, "resume", step=2)
             trained_again = [k for k in run["metrics"].get(1, {}) if k.startswith(("actor/", "timing_s/step"))]
             check(not trained_again, "resume: step 1 was not trained again (its validation is logged at step 1)")
@@ -363,7 +442,18 @@ def main(argv: list[str] | None = None) -> int:
             check(os.path.isdir(os.path.join(run["dir"], "checkpoints", "global_step_2")), "resume: step 2 saved")
             changed, delta = weights_changed(policy, run["dir"], step=2)
             check(changed, f"resume: after two steps the weights differ from the policy (max |delta| {delta:.2e})")
-            record("resume", run, max_weight_delta=delta, grad_norm=m.get("actor/grad_norm"))
+            missing = m.get("rlpt/rollout/missing_samples", -1.0)
+            check(
+                missing % N == 0 and 0 <= missing <= N * counts["failed"],
+                f"resume: {missing:.0f} samples missing, whole groups of {N}, at most one group per failed judge "
+                f"request ({counts['failed']} failed, {counts['passed']} answered)",
+            )
+            unjudged = {k: v for k, v in m.items() if k.endswith(("/judge_error/rate", "/parse_failure/rate"))}
+            check(
+                bool(unjudged) and not any(unjudged.values()),
+                f"resume: no sample without a verdict entered the update ({unjudged})",
+            )
+            record("resume", run, max_weight_delta=delta, grad_norm=m.get("actor/grad_norm"), flaky=counts)
         if "rpt" in only:
             print("- rpt_grpo_fsdp, 1 step")
             run = train("rpt", "rpt_grpo_fsdp", args.out, policy, [], {"RPT_DATA": dirs["rpt"]})

@@ -192,6 +192,32 @@ def chances(groups: dict, logprobs) -> list[dict]:
     return out
 
 
+def win_margins(model_dir: str, rlpt_dir: str, state: dict | None = None) -> dict[tuple[str, int], float]:
+    """log P(win) - log P(lose) per RLPT training row, by teacher forcing through the model in ``model_dir``,
+    or through that architecture with the weights ``state`` (a saved actor). A step that learnt from its
+    rewards widens the margin; a flipped advantage sign or a wrong λ weight narrows it."""
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="sdpa")
+    if state is not None:
+        missing, _ = model.load_state_dict(state, strict=False)
+        if [k for k in missing if not k.endswith("lm_head.weight")]:  # tied to the embeddings in SmolLM2
+            raise SystemExit(f"the saved actor lacks weights: {missing[:5]}")
+    model.eval()
+    data = rlpt_examples(rlpt_dir)
+    groups: dict[tuple[str, int], dict] = {}
+    for e, (p_ids, a_ids) in zip(data, tokenize(tok, data), strict=True):
+        g = groups.setdefault((e.task, e.row), {"prompt": p_ids, "answers": [], "wins": []})
+        g["answers"].append(a_ids)
+        g["wins"].append(e.wins)
+    out = {}
+    for key, g in groups.items():
+        lp = full_logprobs(model, g["prompt"], g["answers"]).tolist()
+        win = sum(x for x, w in zip(lp, g["wins"], strict=True) if w)
+        lose = sum(x for x, w in zip(lp, g["wins"], strict=True) if not w)
+        out[key] = win - lose
+    return out
+
+
 def least(rows: list[dict]) -> float:
     return min(min(r["win"], r["lose"]) for r in rows)
 

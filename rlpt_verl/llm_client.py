@@ -13,8 +13,10 @@ One aiohttp connection pool per worker process. What keeps a slow or recovering 
   latency; each consecutive timeout doubles it (bounded), so a loaded server gets the time it needs.
 - Identical (reference, prediction) pairs in flight or recently judged share one call (bounded LRU).
 - 4xx other than 429 fail fast with the server's message; a 400 about context length is reported as such.
-- A rolling window of call outcomes (transport failures *and* unparsable replies) turns a dead or
-  misbehaving server into :class:`LLMDownError` naming the URL, instead of silent zeros.
+- A rolling window of call outcomes turns a dead server (transport failures) into :class:`LLMDownError`
+  and one that ignores the reply format (unparsable replies, their own limit) into :class:`LLMFormatError`,
+  both naming the URL, instead of silent zeros. Only a failing call raises: a call that succeeds returns
+  its reply even while the window still remembers an outage.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ class LLMDownError(RuntimeError):
     """Too many recent calls failed or could not be parsed: stop instead of scoring with a dead server."""
 
 
+class LLMFormatError(LLMDownError):
+    """Too many recent replies had no parsable answer: the server answers, but not in the asked format."""
+
+
 class LLMUnreachableError(RuntimeError):
     """The server did not answer a health probe (wrong URL, port or scheme, or the server is not up)."""
 
@@ -66,6 +72,7 @@ class LLMSettings:
     down_window: int = 64
     down_fraction: float = 0.5
     down_min_calls: int = 16
+    unparsable_fraction: float = 0.25  # share of unparsable replies in the window that stops the run
     role: str = "LLM server"  # how messages name the server: "RLPT judge", "quality rater"
     setting_prefix: str = ""  # how messages name the settings: "judge_", "--quality-"
 
@@ -96,8 +103,9 @@ class LLMSettings:
             problems.append(f"{p}retry_budget_s must be > 0, got {self.retry_budget_s!r}")
         if self.max_retries < 0:
             problems.append(f"{p}max_retries must be >= 0, got {self.max_retries}")
-        if not 0 < self.down_fraction <= 1:
-            problems.append(f"{p}down_fraction must be in (0, 1], got {self.down_fraction}")
+        for name in ("down_fraction", "unparsable_fraction"):
+            if not 0 < getattr(self, name) <= 1:
+                problems.append(f"{p}{name} must be in (0, 1], got {getattr(self, name)}")
         if not isinstance(self.chat_template_kwargs, dict):
             problems.append(f"{p}chat_template_kwargs must be a mapping, e.g. {{enable_thinking: false}}")
         if not isinstance(self.extra_body, dict):
@@ -118,7 +126,8 @@ class Verdict:
 # A 400 that says the prompt does not fit the model (vLLM, SGLang, llama.cpp, OpenAI wordings).
 _CONTEXT = re.compile(
     r"context length|context window|maximum context|max_model_len|max_position|too many tokens|prompt is too long"
-    r"|exceeds? the (model|maximum)|longer than the model|input is too long",
+    r"|exceeds? the (model|maximum)|longer than the (model|maximum model length)|maximum model length"
+    r"|input is too long",
     re.I,
 )
 
@@ -176,8 +185,9 @@ class _Gate:
         # Waiters park on plain futures, woken by leave(). No asyncio.Condition: on Python 3.11,
         # wait_for(cond.wait()) cancelled twice (a timeout, then the task itself) orphans the inner wait,
         # which re-acquires the lock and keeps it forever: every later enter() and leave() then hangs.
-        # State changes here contain no await, so the event loop alone makes them atomic.
-        self._waiters: set[asyncio.Future] = set()
+        # State changes here contain no await, so the event loop alone makes them atomic. A dict keeps the
+        # waiters in arrival order: leave() wakes the oldest, only as many as can enter (not a stampede).
+        self._waiters: dict[asyncio.Future, None] = {}
         self.open = False
         self.open_until = 0.0
         self.probing = False
@@ -217,11 +227,11 @@ class _Gate:
                 self.in_flight += 1
                 return False
             waiter = asyncio.get_running_loop().create_future()
-            self._waiters.add(waiter)
+            self._waiters[waiter] = None
             try:
                 await asyncio.wait([waiter], timeout=max(0.001, wait))  # never cancels or wraps the future
             finally:
-                self._waiters.discard(waiter)
+                self._waiters.pop(waiter, None)
 
     async def leave(self, probe: bool, latency: float | None, failure: _Failure | None) -> None:
         s = self.s
@@ -245,9 +255,19 @@ class _Gate:
             wait = max(backoff, min(failure.retry_after or 0.0, s.retry_budget_s))
             self.open = True
             self.open_until = max(self.open_until, time.monotonic() + wait)
-        for waiter in self._waiters:
+        self._wake()
+
+    def _wake(self) -> None:
+        """Wake the oldest waiters that can enter now: the free slots, or one (a would-be probe) while open.
+        Waking every waiter on each completion cost 43 % with 1-2 k queued requests; a waiter that finds no
+        slot anyway re-checks within a second, so a missed wake-up is never a hang."""
+        free = 1 if self.open else int(self.limit) - self.in_flight
+        for waiter in list(self._waiters):
+            if free <= 0:
+                break
             if not waiter.done():
                 waiter.set_result(None)
+                free -= 1
 
 
 class LLMClient:
@@ -272,7 +292,13 @@ class LLMClient:
         self._inflight: dict[tuple[str, str], asyncio.Future] = {}
         self._outcomes: deque[str] = deque(maxlen=settings.down_window)  # "ok" or a failure kind
         self._last_error = ""
+        self._last_reply = ""
         self.stats = {"requests": 0, "retries": 0, "failures": 0}
+
+    @property
+    def last_error(self) -> str:
+        """The most recent failure's message ("" if none): for errors that name what went wrong."""
+        return self._last_error
 
     # -- plumbing ---------------------------------------------------------------------------
     def _ensure_session(self):
@@ -307,15 +333,35 @@ class LLMClient:
         return body
 
     def _record(self, outcome: str) -> None:
-        """One call's outcome ("ok" or a failure kind) in the rolling window; raises when the server looks down."""
+        """One call's outcome ("ok", "unparsable" or a transport failure kind) in the rolling window.
+
+        Raises only for a failing call: :class:`LLMDownError` when transport failures pass
+        ``down_fraction`` of the window, :class:`LLMFormatError` when unparsable replies pass
+        ``unparsable_fraction``. A success returns its verdict even while an outage is still in the window.
+        """
         self._outcomes.append(outcome)
+        if outcome == "ok":
+            return
         s = self.settings
-        failed = [o for o in self._outcomes if o != "ok"]
-        if len(self._outcomes) >= s.down_min_calls and len(failed) > s.down_fraction * len(self._outcomes):
+        if len(self._outcomes) < s.down_min_calls:
+            return
+        window = len(self._outcomes)
+        if outcome == "unparsable":
+            bad = sum(o == "unparsable" for o in self._outcomes)
+            if bad > s.unparsable_fraction * window:
+                raise LLMFormatError(
+                    f"{s.role} at {s.endpoint} ignores the reply format: {bad} of the last {window} replies had no "
+                    f"parsable answer (limit {s.setting_prefix}unparsable_fraction={s.unparsable_fraction}); last "
+                    f"reply {self._last_reply[:80]!r}. Use a model that follows the format (or a constrained "
+                    f"reply via {s.setting_prefix}extra_body); stopping rather than training on no verdicts"
+                )
+            return
+        failed = [o for o in self._outcomes if o not in ("ok", "unparsable")]
+        if len(failed) > s.down_fraction * window:
             kinds = ", ".join(f"{k} {n}" for k, n in Counter(failed).most_common())
             raise LLMDownError(
-                f"{s.role} at {s.endpoint} looks down: {len(failed)} of the last {len(self._outcomes)} calls "
-                f"failed ({kinds}); last error: {self._last_error or 'unparsable replies'}. Check the server "
+                f"{s.role} at {s.endpoint} looks down: {len(failed)} of the last {window} calls "
+                f"failed ({kinds}); last error: {self._last_error}. Check the server "
                 f"(and {s.setting_prefix}model={s.model!r}); stopping rather than scoring without it"
             )
 
@@ -412,6 +458,7 @@ class LLMClient:
             if value is not None:
                 self._record("ok")
                 return value, calls, None
+            self._last_reply = reply or ""
         self._record("unparsable")
         return None, calls, "unparsable"
 
@@ -449,6 +496,24 @@ class LLMClient:
         hint = ""
         if s.endpoint.startswith("https://") and any("SSL" in e or "ssl" in e for e in errors):
             hint = " (the server may speak plain http: try http://)"
+        if all(e.startswith("http_5xx") for e in errors):
+            # verl's reward router turns a replica's 4xx into a bare 500: find out whether our extra fields are it
+            if s.extra_body:
+                plain = {k: v for k, v in body.items() if k not in s.extra_body}
+                try:
+                    await self._attempt(session, plain, timeout_s or s.timeout_s)
+                except (_Failure, LLMConfigError):
+                    pass
+                else:
+                    raise LLMConfigError(
+                        f"{s.role} at {s.endpoint} rejects the request fields of {s.setting_prefix}extra_body "
+                        f"{sorted(s.extra_body)} (HTTP 500 with them, 200 without; verl's router reports a "
+                        "replica's 4xx as 500): remove them or use a server that supports them"
+                    )
+            hint += (
+                " (a 500 from verl's reward router can be a replica's 4xx, e.g. a prompt over its max_model_len: "
+                "see the router's and the replica's log)"
+            )
         raise LLMUnreachableError(
             f"{s.role} at {s.endpoint} did not answer: {attempts} request(s), last error {errors[-1]}{hint}"
         )

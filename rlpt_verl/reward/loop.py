@@ -28,16 +28,17 @@ def reward_config(
         f"reward.num_workers={num_workers}",
     ]
     for key, value in (reward_kwargs or {}).items():
-        args.append(f"+reward.reward_kwargs.{key}={_hydra_value(value)}")
+        args.append(f"+reward.reward_kwargs.{key}={hydra_value(value)}")
     with initialize_config_module("verl.trainer.config", version_base=None):
         return compose("ppo_trainer", overrides=args + list(overrides or []))
 
 
-def _hydra_value(value: Any) -> str:
+def hydra_value(value: Any) -> str:
+    """``value`` as a Hydra override's value (dicts, booleans, quoted strings)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict):
-        return "{" + ",".join(f"{k}:{_hydra_value(v)}" for k, v in value.items()) + "}"
+        return "{" + ",".join(f"{k}:{hydra_value(v)}" for k, v in value.items()) + "}"
     if isinstance(value, str):
         return "'" + value.replace("'", "\\'") + "'"
     return str(value)

@@ -265,6 +265,7 @@ def judge_prompt(reference: str, prediction: str) -> str:
 
 
 _THINK = re.compile(r"^\s*<think>.*?</think>", re.S)
+_BARE = re.compile(r"^[\s*_`]*([01])(?:\.0)?[\s*_`]*$")  # a reply that is only the digit (a constrained verdict)
 # The whole reply is one verdict line. Tolerated: case, a list dash or quote mark, markdown emphasis or code
 # ticks around any part, "=" for ":", "1.0", trailing punctuation. Rejected: any other word (explanations,
 # hedges such as "Score: 0 or 1"), a second line, another number.
@@ -277,15 +278,20 @@ _VERDICT = re.compile(
 def parse_verdict(text: str | None) -> int | None:
     """The judge's 0/1 verdict, or None when the reply is not exactly one verdict line.
 
+    A reply that is only the digit counts too: that is what a judge constrained to ``0``/``1`` (structured
+    outputs, or a ``logit_bias``) writes.
+
     >>> [parse_verdict(r) for r in ("**Score: 1**", "score: 1.", "SCORE:0", "`Score: 1`", "<think>\\n</think>Score: 0")]
     [1, 1, 0, 1, 0]
-    >>> [parse_verdict(r) for r in ("Score: 1 because", "Score: 0 or 1", "score 1", "1", "Score: 1\\nScore: 0")]
-    [None, None, None, None, None]
+    >>> [parse_verdict(r) for r in ("1", " 0\\n", "**1**")]
+    [1, 0, 1]
+    >>> [parse_verdict(r) for r in ("Score: 1 because", "Score: 0 or 1", "score 1", "10", "1 0", "Score: 1\\nScore: 0")]
+    [None, None, None, None, None, None]
     """
     if text is None:
         return None
     text = _THINK.sub("", text).strip()
-    m = _VERDICT.match(text)
+    m = _VERDICT.match(text) or _BARE.match(text)
     return int(m.group(1)) if m else None
 
 

@@ -8,6 +8,7 @@ when verl manages the judge, from ``reward_router_address`` and ``reward.reward_
 
 from __future__ import annotations
 
+import os
 from dataclasses import fields
 from typing import Any
 
@@ -32,9 +33,11 @@ EXTRA_KEYS = (
     "judge_called",  # this sample sent at least one request to the judge
     "judge_requests",  # HTTP requests this sample sent (retries included)
     "cache_hit",  # served by an identical (reference, prediction) in flight or recently judged
-    "judge_error",  # the judge call failed after retries (timeouts, connection, 5xx, context length): scored 0
+    # the next three mean "no verdict": score() reports them (judge-eval, quickstart) and run_single raises
+    # UnjudgedSampleError, so inside verl the sample is missing (dropped and counted), never trained as a 0
+    "judge_error",  # the judge call failed after retries (timeouts, connection, 5xx, context length)
     "context_overflow",  # the judge said the prompt exceeds its context length (also counted in judge_error)
-    "parse_failure",  # the judge replied twice without a "Score: 0/1" line: scored 0
+    "parse_failure",  # the judge replied twice without a "Score: 0/1" line
     "coverage",  # share of s_i's words the prediction covers (0 for format errors and guards before it)
     "pred_chars",  # length of the extracted prediction
 )
@@ -57,9 +60,26 @@ _KWARG_FIELDS = {
     "judge_down_window": "down_window",
     "judge_down_fraction": "down_fraction",
     "judge_down_min_calls": "down_min_calls",
+    "judge_unparsable_fraction": "unparsable_fraction",
 }
 _DEFAULT_OPTIONS = PrecheckOptions()
 _MANAGER_KWARGS = {f.name: getattr(_DEFAULT_OPTIONS, f.name) for f in fields(PrecheckOptions)}
+
+
+PROBE_KEY = "rlpt_judge_probe"  # extra_info flag of the trainer's preflight sample (never in a dataset)
+
+
+class UnjudgedSampleError(RuntimeError):
+    """The judge gave no verdict for a sample (failed after retries, or never replied in the format).
+
+    Raised from ``run_single``: verl 0.9.1's agent loop then drops the sample's group and the RLPT trainer
+    counts it against ``data.rlpt.max_missing_share``; a 0 reward here would push GRPO's advantages of
+    correct predictions negative for as long as the judge misbehaves. ``info`` is the sample's extra info
+    (what ``rlpt judge-eval`` reports for it)."""
+
+    def __init__(self, message: str, info: dict | None = None):
+        super().__init__(message)
+        self.info = dict(info or {})
 
 
 def _plain(value: Any) -> Any:
@@ -181,7 +201,31 @@ class RLPTRewardManager(RewardManagerBase):
         info["acc"] = score
         return score, info
 
+    async def probe(self) -> dict:
+        """One small request to the judge from this worker (its URL, key and network): the trainer's preflight.
+        Raises LLMUnreachableError / LLMConfigError naming the URL."""
+        import socket
+
+        await self.client.check()
+        node_id = None
+        try:
+            import ray
+
+            node_id = ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+        except Exception:  # outside Ray (a worker built in-process): the host and pid say enough
+            pass
+        return {
+            "endpoint": self.client.settings.endpoint,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "node_id": node_id,
+        }
+
     async def run_single(self, data) -> dict:
+        extra = data.non_tensor_batch.get("extra_info")
+        if extra is not None and len(extra) and isinstance(extra[-1], dict) and extra[-1].get(PROBE_KEY):
+            info = dict.fromkeys(EXTRA_KEYS, 0.0)
+            return {"reward_score": 0.0, "reward_extra_info": info, "rlpt_probe": await self.probe()}
         data_item = data[-1:][0]  # multi-sequence outputs: score the last sequence, as verl's naive manager
         reference = data_item.non_tensor_batch["reward_model"]["ground_truth"]
         extra = data_item.non_tensor_batch.get("extra_info")
@@ -192,4 +236,17 @@ class RLPTRewardManager(RewardManagerBase):
             str(target) if target else None,
             _prompt_text(data_item, self.tokenizer),
         )
+        if info["judge_error"] or info["parse_failure"]:
+            why = (
+                "its prompt exceeds the judge's context"
+                if info["context_overflow"]
+                else (
+                    "its replies had no Score: 0/1 line" if info["parse_failure"] else "the calls failed after retries"
+                )
+            )
+            raise UnjudgedSampleError(
+                f"{self.client.settings.role} at {self.client.settings.endpoint} gave no verdict for this sample "
+                f"({why}; last error: {self.client.last_error or 'none'}): dropped as missing, not scored 0",
+                info,
+            )
         return {"reward_score": score, "reward_extra_info": info}

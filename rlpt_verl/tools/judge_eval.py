@@ -153,6 +153,7 @@ def run_judge_eval(
 
     from rlpt_verl.llm_client import LLMConfigError, LLMDownError, LLMUnreachableError
     from rlpt_verl.reward.loop import make_batch, reward_config
+    from rlpt_verl.reward.rlpt_manager import UnjudgedSampleError
     from rlpt_verl.tasks.prompt_meter import load_tokenizer
 
     cases, skipped = load_cases(cases_path)
@@ -179,7 +180,10 @@ def run_judge_eval(
 
     async def one(i: int) -> None:
         t0 = time.perf_counter()
-        outputs[i] = await worker.compute_score(batch[i : i + 1])
+        try:
+            outputs[i] = await worker.compute_score(batch[i : i + 1])
+        except UnjudgedSampleError as e:  # in training a missing sample; here an unjudged case, by reason
+            outputs[i] = {"reward_score": 0.0, "reward_extra_info": e.info}
         latencies[i] = time.perf_counter() - t0
 
     async def run_all() -> None:

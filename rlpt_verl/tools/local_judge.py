@@ -26,6 +26,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def verdict_logit_bias(tokenizer_dir: str, bias: float = 100.0) -> dict[str, float]:
+    """OpenAI ``logit_bias`` (token id -> bias) that leaves a judge only the digits ``0``, ``1`` and its end
+    token: a constrained verdict for servers without structured outputs (transformers serve, OpenAI). With
+    ``max_tokens`` 1 the reply is exactly "0" or "1", which ``parse_verdict`` reads as the verdict."""
+    from rlpt_verl.tasks.prompt_meter import load_tokenizer
+
+    tok = load_tokenizer(tokenizer_dir)
+    ids = []
+    for digit in ("0", "1"):
+        pieces = tok(digit, add_special_tokens=False)["input_ids"]
+        if len(pieces) != 1:
+            raise ValueError(f"{tokenizer_dir}: {digit!r} is not one token; a logit_bias verdict needs it to be")
+        ids += pieces
+    if tok.eos_token_id is not None:
+        ids.append(int(tok.eos_token_id))
+    return {str(i): float(bias) for i in ids}
+
+
 class LocalJudgeServer:
     def __init__(self, model_dir: str, port: int | None = None, log_path: str | None = None):
         self.model_dir = model_dir
@@ -40,6 +58,13 @@ class LocalJudgeServer:
     @property
     def model(self) -> str:
         return self.model_dir  # transformers serve expects the served folder path as the model name
+
+    @property
+    def verdict_settings(self) -> dict:
+        """`rlpt` reward settings that constrain this judge's reply to one token, ``0`` or ``1``: SmolLM2-135M
+        does not follow the paper's "Score: 0/1" format on its own (it writes prose, which is no verdict).
+        See :func:`verdict_logit_bias`."""
+        return {"judge_extra_body": {"logit_bias": verdict_logit_bias(self.model_dir)}, "judge_max_tokens": 1}
 
     def _command(self) -> list[str]:
         exe = os.path.join(os.path.dirname(sys.executable), "transformers")

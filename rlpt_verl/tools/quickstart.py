@@ -152,7 +152,10 @@ def _judge_demo(data_dir: str, n: int) -> str:
         )
         ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
         try:
-            config = reward_config(model_dir, {"judge_base_url": server.url, "judge_model": server.model})
+            # SmolLM2 writes prose, not "Score: 0/1": its reply is constrained to one token, 0 or 1 (a reply
+            # without a verdict would be a missing sample in training, never a 0)
+            settings = {"judge_base_url": server.url, "judge_model": server.model, **server.verdict_settings}
+            config = reward_config(model_dir, settings)
             manager = RewardLoopManager(config)
             results = per_sample(manager.compute_rm_score(make_batch(rows, responses, load_tokenizer(model_dir))))
         finally:

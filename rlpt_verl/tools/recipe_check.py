@@ -152,6 +152,8 @@ def _run_problems(cfg) -> list[str]:
             f"no step budget: trainer.total_training_steps is unset and total_epochs={trainer.total_epochs}; set "
             "trainer.total_training_steps"
         )
+    problems.extend(_budget_problems(cfg))
+    problems.extend(_cluster_problems(cfg))
     world = int(trainer.n_gpus_per_node) * int(trainer.nnodes)
     actor = cfg.actor_rollout_ref.actor
     if actor.get("strategy") == "megatron":
@@ -181,6 +183,63 @@ def _run_problems(cfg) -> list[str]:
     if world % tp:
         problems.append(f"rollout.tensor_model_parallel_size={tp} does not divide the {world} training GPUs")
     return problems
+
+
+def _train_rows(cfg) -> int | None:
+    """Rows of the training parquet files (None when one cannot be read): an upper bound on an epoch."""
+    import pyarrow.parquet as pq
+
+    rows = 0
+    for f in _files(cfg.data.get("train_files")):
+        if not (f.endswith(".parquet") and os.path.exists(f)):
+            return None
+        try:
+            rows += pq.ParquetFile(f).metadata.num_rows
+        except Exception:
+            return None
+    return rows
+
+
+def _budget_problems(cfg) -> list[str]:
+    """verl ends fit() after total_epochs even when total_training_steps is not reached (no last checkpoint
+    and validation); it also keeps every checkpoint unless told otherwise."""
+    trainer = cfg.trainer
+    problems = []
+    budget, epochs = trainer.get("total_training_steps"), trainer.get("total_epochs")
+    rows, batch = _train_rows(cfg), int(cfg.data.train_batch_size)
+    if budget and epochs and rows is not None and batch > 0:
+        per_epoch = rows // batch  # verl's dataloader drops the last partial batch
+        if per_epoch and per_epoch * int(epochs) < int(budget):
+            problems.append(
+                f"trainer.total_epochs={epochs} x {per_epoch} steps per epoch ({rows} training rows / batch {batch}) "
+                f"= {per_epoch * int(epochs)} steps, fewer than trainer.total_training_steps={budget}: verl stops "
+                "there, without the final checkpoint and validation; set trainer.total_epochs=1000000 (the step "
+                "budget then decides)"
+            )
+    keep = trainer.get("max_actor_ckpt_to_keep")
+    if keep is None and (trainer.get("save_freq") or 0) > 0:
+        problems.append(
+            "trainer.max_actor_ckpt_to_keep is unset: verl keeps every checkpoint (an 8B FSDP checkpoint with its "
+            "optimizer is ~100 GB); set it, e.g. trainer.max_actor_ckpt_to_keep=3"
+        )
+    return problems
+
+
+def _cluster_problems(cfg) -> list[str]:
+    """A loopback external judge URL cannot serve reward workers on other nodes."""
+    from rlpt_verl.train.cluster import is_loopback_url
+
+    reward = cfg.reward
+    if int(cfg.trainer.nnodes) <= 1 or reward.reward_manager.name not in MANAGER_NAMES or reward.reward_model.enable:
+        return []
+    url = (reward.get("reward_kwargs") or {}).get("judge_base_url")
+    if url and is_loopback_url(str(url)):
+        return [
+            f"trainer.nnodes={cfg.trainer.nnodes} with the loopback judge URL {url}: verl places reward workers on "
+            "every node and each would call its own machine; set RLPT_JUDGE_URL (reward.reward_kwargs."
+            "judge_base_url) to an address every node can reach"
+        ]
+    return []
 
 
 def _val_problems(cfg, files: list[str]) -> list[str]:

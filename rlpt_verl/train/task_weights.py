@@ -149,7 +149,7 @@ def lambda_problems_of(config) -> list[str]:
         return []
     actor = config.actor_rollout_ref.actor
     policy_loss = actor.get("policy_loss") or {}
-    return lambda_problems(
+    problems = lambda_problems(
         mode,
         str(actor.get("loss_agg_mode")),
         int(data.train_batch_size),
@@ -157,3 +157,11 @@ def lambda_problems_of(config) -> list[str]:
         str(policy_loss.get("loss_mode", "vanilla")),
         actor.get("loss_scale_factor"),
     )
+    filter_groups = ((config.get("algorithm") or {}).get("filter_groups") or {}).get("enable")
+    if mode == "mix" and filter_groups:
+        problems.append(
+            "algorithm.filter_groups.enable=true (DAPO-style dynamic sampling) drops and refills groups, so the "
+            "trained batch no longer holds the dataset's ASR:MSR mix: λ is not exact in lambda_mode=mix; set "
+            "data.rlpt.lambda_mode=weight (the weights follow each batch's real composition)"
+        )
+    return problems

@@ -8,7 +8,7 @@ gives best@4 ≈ 0.68); the papers plot the unbiased pass@k. A sample counts as 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from rlpt_verl.eval.passk import pass_at_k
 
@@ -29,17 +29,32 @@ def default_ks(n: int) -> list[int]:
 
 
 def pass_at_k_metrics(
-    data_sources: Sequence[str], uids: Sequence[str], values: Sequence[float], var: str = "acc"
+    data_sources: Sequence[str],
+    uids: Sequence[str],
+    values: Sequence[float],
+    var: str = "acc",
+    expected: Mapping[tuple[str, str], int] | None = None,
 ) -> dict[str, float]:
     """``val-core/{source}/{var}/pass@{k}`` for k in :func:`default_ks` of the smallest group size.
+
+    ``expected`` is verl's ``expected_acc_counts`` (samples asked per (data source, uid)): a sample that never
+    came back (its rollout or reward raised) counts as unsolved, as verl's ``mean@N`` counts it as 0, so both
+    read the same denominators. Only sources that have values are padded, as verl does.
 
     >>> m = pass_at_k_metrics(["d"] * 4, ["u"] * 4, [1, 0, 0, 0])
     >>> m["val-core/d/acc/pass@1"], m["val-core/d/acc/pass@4"]
     (0.25, 1.0)
+    >>> padded = pass_at_k_metrics(["d"] * 2, ["u"] * 2, [1, 1], expected={("d", "u"): 4, ("d", "v"): 4})
+    >>> padded["val-core/d/acc/pass@1"]  # u: 2 of 4 solved, v: every sample missing
+    0.25
     """
     groups: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     for source, uid, value in zip(data_sources, uids, values, strict=True):
         groups[str(source)][str(uid)].append(float(value) > 0.5)
+    for (source, uid), count in (expected or {}).items():
+        if str(source) in groups:
+            solved = groups[str(source)][str(uid)]
+            solved.extend([False] * max(0, int(count) - len(solved)))
     metrics: dict[str, float] = {}
     for source, by_uid in groups.items():
         counts = [(len(v), sum(v)) for v in by_uid.values()]

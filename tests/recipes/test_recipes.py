@@ -147,6 +147,30 @@ def test_launch_scripts_compose_and_take_overrides_last(script, model, tp):
     assert p.returncode == 2 and "set RLPT_SFT_CHECKPOINT to the cold-start SFT checkpoint" in p.stderr
 
 
+@pytest.mark.parametrize(
+    "recipe, gpus, offload",
+    [
+        ("rlpt_grpo_megatron", 4, ("megatron", "param_offload")),
+        ("rlpt_grpo_fsdp_managed_judge", 4, ("fsdp_config", "param_offload")),
+        ("rlpt_grpo_megatron_managed_judge", 4, ("megatron", "param_offload")),
+    ],
+)
+def test_every_rlpt_recipe_launches_through_the_script(recipe, gpus, offload):
+    """RECIPE= works for each shipped RLPT GRPO recipe (Megatron has no fsdp_config; a managed judge keeps all
+    8 GPUs visible for its own pool); any other recipe is refused in one line."""
+    env = {**os.environ, "PYTHON": sys.executable, "RECIPE": recipe, "RLPT_SFT_CHECKPOINT": "/ckpt/sft/hf"}
+    script = os.path.join(REPO, "recipes", "run_rlpt_qwen3_4b_base.sh")
+    p = subprocess.run(["bash", script, "--cfg", "job"], capture_output=True, text=True, timeout=300, env=env)
+    assert p.returncode == 0, p.stderr[-2000:]
+    job = yaml.safe_load(p.stdout)
+    assert job["trainer"]["n_gpus_per_node"] == gpus
+    assert job["actor_rollout_ref"]["actor"][offload[0]][offload[1]] is False
+    if "managed_judge" in recipe:
+        assert job["reward"]["reward_model"]["n_gpus_per_node"] == 4  # 4 + 4 of the node's 8
+    p = subprocess.run(["bash", script], capture_output=True, text=True, env={**env, "RECIPE": "rpt_grpo_fsdp"})
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and "RECIPE=rpt_grpo_fsdp" in p.stderr
+
+
 @pytest.fixture(scope="module")
 def wheel_site(tmp_path_factory):
     """This package built as a wheel and unpacked on its own path (not the editable checkout)."""

@@ -115,7 +115,12 @@ def test_judge_prompt_is_spec_verbatim_and_prediction_cannot_break_out():
         ("<think>\nhmm\n</think>\n\nScore: 1", 1),
         ("Score: 2", None),
         ("score 1", None),
-        ("1", None),
+        # a bare digit is what a judge constrained to 0/1 (structured outputs, logit_bias) writes
+        ("1", 1),
+        ("0\n", 0),
+        ("10", None),
+        ("0 1", None),
+        ("1.5", None),
         # tolerated form: case, trailing punctuation, whitespace, markdown
         ("Score: 1.", 1),
         ("score: 1", 1),

@@ -66,6 +66,32 @@ def test_doctor_recipe_reports_each_cluster_trap(built, tmp_path):
     assert "set data.max_prompt_length=512" in err
 
 
+def test_doctor_recipe_reports_what_only_a_long_or_multi_node_run_meets(built):
+    """Broken variants of the shipped recipe: an epoch cap below the step budget, every checkpoint kept, the
+    loopback judge with two nodes, dynamic sampling under the mix λ. The recipe itself reports none of them
+    (test_doctor_recipe_ok_for_matching_data)."""
+    d = built["dir"]
+    p = doctor(
+        "rlpt_grpo_fsdp",
+        f"data.train_files=[{d}/train_asr.parquet,{d}/train_msr.parquet]",
+        f"data.val_files=[{d}/val_asr.parquet,{d}/val_msr.parquet]",
+        "data.max_prompt_length=512",
+        "data.train_batch_size=8",
+        "actor_rollout_ref.rollout.n=2",
+        "trainer.n_gpus_per_node=8",
+        "trainer.total_epochs=2",
+        "trainer.max_actor_ckpt_to_keep=null",
+        "trainer.nnodes=2",
+        "algorithm.filter_groups.enable=true",
+    )
+    assert p.returncode == 1
+    err = p.stderr
+    assert "trainer.total_epochs=2 x " in err and "fewer than trainer.total_training_steps=1000" in err
+    assert "trainer.max_actor_ckpt_to_keep is unset" in err
+    assert "trainer.nnodes=2 with the loopback judge URL http://127.0.0.1:8000/v1" in err
+    assert "algorithm.filter_groups.enable=true (DAPO-style dynamic sampling)" in err
+
+
 def test_doctor_recipe_bad_name_or_override():
     p = doctor("no_such_recipe")
     assert p.returncode == 2 and "cannot compose recipe 'no_such_recipe'" in p.stderr

@@ -175,3 +175,21 @@ def epoch_loader_again(built, tokenizer_dir, num_workers=0):
             ds, batch_size=10, num_workers=num_workers, drop_last=True, collate_fn=collate_fn, sampler=sampler
         )
     return loader
+
+
+def test_a_data_pt_from_verls_own_sampler_is_refused_not_restarted(built, tokenizer_dir):
+    """verl's sampler state has no epoch: loaded into the epoch sampler, the mixture would silently start
+    again at row 0 of epoch 0. A state from before any batch was read is fine."""
+    from rlpt_verl.train.trainer import epoch_dataloader
+
+    _, _, verl_loader = make_loader(built, tokenizer_dir, 10, msr_lambda=0.25, seed=3)
+    fresh_state = verl_loader.state_dict()
+    it = iter(verl_loader)
+    next(it), next(it)
+    mid_epoch = verl_loader.state_dict()
+    _, _, again = make_loader(built, tokenizer_dir, 10, msr_lambda=0.25, seed=3)
+    ours = epoch_dataloader(again)
+    with pytest.raises(ValueError, match=r"written by verl's own sampler.*2 batches into an epoch.*data\.pt"):
+        ours.load_state_dict(mid_epoch)
+    ours.load_state_dict(fresh_state)
+    assert len(list(ours)) == len(verl_loader)

@@ -247,3 +247,54 @@ def test_validation_adds_unbiased_pass_at_k_next_to_verls_metrics():
     assert metrics["val-core/rlpt_asr/acc/pass@1"] == pytest.approx(0.75)
     no_acc = trainer._val_metrics_update(sources, uids, {"reward": [float(x) for x in acc]}, [1] * 12)
     assert no_acc["val-core/rlpt_asr/reward/pass@4"] == 1.0
+
+
+def test_missing_samples_count_against_one_update_with_parameter_sync_step(tq):
+    """trainer.v1.sync.parameter_sync_step=P splits a step into P updates of train_batch_size/P prompts each:
+    a complete update of 3 prompts is not "missing" 9 of 24 samples when the batch is 6 prompts and P=2."""
+    batch = put_batch(tq, "sync2", padding=4)  # 12 real rows = 3 prompts x 4
+    trainer = stub(config("seq-mean-token-mean", "mix", batch_size=6, extra=["+trainer.v1.sync.parameter_sync_step=2"]))
+    metrics = {}
+    trainer._compute_advantage(batch, metrics)
+    assert metrics["rlpt/rollout/missing_samples"] == 0.0
+    from rlpt_verl.train.trainer import MissingSamplesError
+
+    with pytest.raises(MissingSamplesError, match=r"12 of 24 samples are missing"):
+        stub(config("seq-mean-token-mean", "mix", batch_size=6))._compute_advantage(batch, {})
+
+
+def test_validation_pass_at_k_counts_missing_samples_as_verl_mean_does():
+    """A prompt whose samples never came back (their reward raised) is padded with acc=0 by verl's mean@N; the
+    unbiased pass@k must use the same denominators, not only the survivors."""
+    trainer = object.__new__(RLPTTrainer)
+    sources, uids = ["rlpt_asr"] * 3, ["a", "a", "a"]  # a: 3 of 4 came back, all solved; b: none came back
+    extra = {"reward": [1.0] * 3, "acc": [1.0] * 3}
+    expected = {("rlpt_asr", "a"): 4, ("rlpt_asr", "b"): 4}
+    metrics = trainer._val_metrics_update(sources, uids, extra, [1] * 3, expected_acc_counts=expected)
+    assert metrics["val-core/rlpt_asr/acc/mean@4"] == pytest.approx((0.75 + 0) / 2)  # verl's padding
+    assert metrics["val-core/rlpt_asr/acc/pass@1"] == pytest.approx(metrics["val-core/rlpt_asr/acc/mean@4"])
+    assert metrics["val-core/rlpt_asr/acc/pass@4"] == pytest.approx(0.5)
+
+
+def test_only_acc_and_reward_are_bootstrapped_the_rest_are_plain_means():
+    """verl bootstraps every numeric extra key (1,000 iterations per prompt and key); the manager's 14 other keys
+    are logged as plain means instead: same mean, no best@/worst@ bootstrap."""
+    trainer = object.__new__(RLPTTrainer)
+    sources, uids = ["rlpt_msr"] * 8, ["a"] * 4 + ["b"] * 4
+    extra = {"reward": [1.0, 0, 0, 0, 1, 1, 0, 0], "acc": [1.0, 0, 0, 0, 1, 1, 0, 0]}
+    extra["too_short"] = [0.0, 1, 1, 0, 0, 0, 0, 1]
+    extra["pred_chars"] = [10.0, 20, 30, 40, 50, 60, 70, 80]
+    metrics = trainer._val_metrics_update(sources, uids, extra, [1] * 8)
+    assert "val-core/rlpt_msr/acc/best@4/mean" in metrics and "val-aux/rlpt_msr/reward/best@4/mean" in metrics
+    assert metrics["val-aux/rlpt_msr/too_short/mean@4"] == pytest.approx(3 / 8)
+    assert metrics["val-aux/rlpt_msr/pred_chars/mean@4"] == pytest.approx(45.0)
+    assert not [k for k in metrics if "/too_short/" in k and ("best@" in k or "worst@" in k or "std@" in k)]
+
+
+def test_the_legacy_trainer_is_refused_in_one_line_saying_what_works_there():
+    from rlpt_verl.train.runner import run
+
+    with pytest.raises(
+        ValueError, match=r"run `python -m verl.trainer.main_ppo` instead: the rlpt/rpt reward managers"
+    ):
+        run(config("seq-mean-token-mean", "mix", extra=["trainer.use_v1=false"]))
