@@ -18,7 +18,7 @@ from verl.experimental.reward_loop.reward_manager.registry import register
 from rlpt_verl.llm_client import LLMClient, LLMConfigError, LLMSettings
 
 from .prefix_judge import PrecheckOptions, judge_prompt, normalize_ws, parse_verdict, precheck
-from .response import decode_response
+from .response import decode_response_off_loop
 
 # Every sample returns exactly these numeric keys (verl stacks them across the batch).
 EXTRA_KEYS = (
@@ -231,7 +231,7 @@ class RLPTRewardManager(RewardManagerBase):
         extra = data_item.non_tensor_batch.get("extra_info")
         target = extra.get("target") if isinstance(extra, dict) else None
         score, info = await self.score(
-            decode_response(self.tokenizer, data_item),
+            await decode_response_off_loop(self.tokenizer, data_item),
             str(reference),
             str(target) if target else None,
             _prompt_text(data_item, self.tokenizer),

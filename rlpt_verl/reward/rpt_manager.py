@@ -14,7 +14,7 @@ from __future__ import annotations
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 from verl.experimental.reward_loop.reward_manager.registry import register
 
-from .response import decode_response
+from .response import decode_response_off_loop
 from .rpt_reward import RPTScore, rpt_reward
 
 # Every sample returns exactly these numeric keys (verl stacks them across the batch).
@@ -81,6 +81,9 @@ class RPTRewardManager(RewardManagerBase):
                 "reward_model.token_byte_ends is missing: the `rpt` manager scores rows written by `rlpt build-rpt`"
             )
         result = rpt_reward(
-            decode_response(self.tokenizer, data_item), str(truth["ground_truth"]), list(ends), self.require_think_end
+            await decode_response_off_loop(self.tokenizer, data_item),
+            str(truth["ground_truth"]),
+            list(ends),
+            self.require_think_end,
         )
         return {"reward_score": result.score, "reward_extra_info": score_info(result)}

@@ -3,7 +3,9 @@ fail a chosen share of requests, the two things a real `transformers serve` cann
 
 Failures are decided by the prompt text, not by chance: every retry of an unlucky request fails again, so a
 sample really ends without a verdict (what a judge failing 10-40 % of its calls does to some samples), and
-the same prompts fail in every run. Each request is logged (authorised or not, passed on or failed).
+the same prompts fail in every run. Only verdict requests (prompts with the judge prompt's ``Predicted:``
+label) can fail, so the trainer's preflight sees a judge that is up. Each request is logged (authorised or
+not, passed on or failed).
 """
 
 from __future__ import annotations
@@ -32,9 +34,17 @@ def fails(prompt: str, share: float) -> bool:
 class JudgeProxy:
     """``http://127.0.0.1:<port>/v1`` forwarding chat completions to ``upstream`` (a ``.../v1`` URL)."""
 
-    def __init__(self, upstream: str, api_key: str | None = None, fail_share: float = 0.0, fail_status: int = 503):
+    def __init__(
+        self,
+        upstream: str,
+        api_key: str | None = None,
+        fail_share: float = 0.0,
+        fail_status: int = 503,
+        fail_marker: str = "Predicted: ",
+    ):
         self.upstream = upstream.rstrip("/")
         self.api_key, self.fail_share, self.fail_status = api_key, fail_share, fail_status
+        self.fail_marker = fail_marker  # only prompts with it can fail: verdict requests, not the preflight
         self.port = free_port()
         self.log: list[dict] = []  # one entry per request: authorised, failed, prompt digest, time
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -68,7 +78,7 @@ class JudgeProxy:
         except (ValueError, AttributeError):
             prompt = ""
         entry["prompt_sha"] = hashlib.sha256(prompt.encode()).hexdigest()[:12]
-        if prompt and fails(prompt, self.fail_share):
+        if self.fail_marker in prompt and fails(prompt, self.fail_share):
             entry["outcome"] = "failed"
             return web.json_response({"error": "injected failure (JudgeProxy)"}, status=self.fail_status)
         async with aiohttp.ClientSession() as session:

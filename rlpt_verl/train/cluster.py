@@ -71,11 +71,11 @@ def forwarded_env(names_read: Iterable[str], api_key_env: str | None, environ: M
 def redact_env(env: Mapping[str, str], secret_names: Iterable[str]) -> dict[str, str]:
     """``env`` with the values of ``secret_names`` (and of names that look secret) replaced, for printing.
 
-    >>> redact_env({"A": "1", "JUDGE_KEY": "s", "HF_TOKEN": "t"}, ["JUDGE_KEY"])
-    {'A': '1', 'JUDGE_KEY': '***', 'HF_TOKEN': '***'}
+    >>> redact_env({"A": "1", "MY_JUDGE": "s", "HF_TOKEN": "t", "TOKENIZERS_PARALLELISM": "true"}, ["MY_JUDGE"])
+    {'A': '1', 'MY_JUDGE': '***', 'HF_TOKEN': '***', 'TOKENIZERS_PARALLELISM': 'true'}
     """
     secret = set(secret_names)
-    looks = re.compile(r"KEY|TOKEN|SECRET|PASSWORD", re.I)
+    looks = re.compile(r"(^|_)(KEY|TOKEN|SECRET|PASSWORD|PASSWD)(_|$)", re.I)
     return {k: ("***" if k in secret or looks.search(k) else v) for k, v in env.items()}
 
 
