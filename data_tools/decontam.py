@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from rlpt_verl.nested import strings_in
 from rlpt_verl.options import opt
 
 from ..errors import UserError
@@ -45,17 +46,6 @@ def _key(tokens) -> bytes:
     return hashlib.blake2b(" ".join(tokens).encode(), digest_size=12).digest()
 
 
-def _strings(value) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _strings(v)
-    elif isinstance(value, list | tuple):
-        for v in value:
-            yield from _strings(v)
-
-
 def _items(path: str) -> Iterator[str]:
     """Every string field of every record (the whole file for .txt)."""
     if path.endswith(".txt"):
@@ -66,20 +56,20 @@ def _items(path: str) -> Iterator[str]:
             if path.endswith(".json"):
                 data = json.load(f)
                 for rec in data if isinstance(data, list) else [data]:
-                    yield from _strings(rec)
+                    yield from strings_in(rec)
                 return
             for line in f:
                 line = line.strip()
                 if line:
                     try:
-                        yield from _strings(json.loads(line))
+                        yield from strings_in(json.loads(line))
                     except json.JSONDecodeError:
                         continue
     elif path.endswith(".parquet"):
         import pyarrow.parquet as pq
 
         for rec in pq.read_table(path).to_pylist():
-            yield from _strings(rec)
+            yield from strings_in(rec)
     else:
         raise UserError(f"evaluation set {path}: unknown format (use .jsonl, .json, .parquet or .txt)")
 

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from rlpt_verl.nested import strings_in
+
 __all__ = [
     "EXTRA_ENV",
     "env_names_read",
@@ -28,17 +30,6 @@ EXTRA_ENV = "RLPT_FORWARD_ENV"  # comma-separated names of further variables to 
 _OC_ENV = re.compile(r"\$\{oc\.env:([A-Za-z_][A-Za-z0-9_]*)")
 
 
-def _strings(node: Any) -> Iterable[str]:
-    if isinstance(node, str):
-        yield node
-    elif isinstance(node, Mapping):
-        for value in node.values():
-            yield from _strings(value)
-    elif isinstance(node, list | tuple):
-        for value in node:
-            yield from _strings(value)
-
-
 def env_names_read(container: Any) -> list[str]:
     """Variables an unresolved config reads with ``${oc.env:NAME,...}``, in first-seen order.
 
@@ -46,7 +37,7 @@ def env_names_read(container: Any) -> list[str]:
     ['RLPT_DATA', 'RLPT_JUDGE_URL']
     """
     seen: dict[str, None] = {}
-    for text in _strings(container):
+    for text in strings_in(container):
         for name in _OC_ENV.findall(text):
             seen.setdefault(name, None)
     return list(seen)
