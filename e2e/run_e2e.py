@@ -161,7 +161,8 @@ def train(
     it as a user would, through `rlpt doctor RECIPE --smoke` (same command line), and keeps that command's
     output in ``<out>/<name>.smoke.txt``. ``after``: overrides applied after the smoke sizes and the CPU's
     (joining a `ray start` cluster replaces the local Ray's sizes). Only the shared-memory segments the run
-    created are removed; a local Ray started by the job stops with it (never Ray's global stop command: other clusters on
+    created are removed; a local Ray started by the job stops with it (never Ray's global stop command: other
+    clusters on
     the machine are not ours)."""
     run_dir = os.path.join(out, name)
     if fresh:

@@ -3,7 +3,8 @@
 Every node binds 127.0.0.1 (``--node-ip-address``) and runs ``ray start --block`` in a process group of its
 own under a temp folder of its own, from an environment given by the caller (a scrubbed one shows what a
 cluster node does not inherit from the driver's shell). :meth:`LocalRayCluster.stop` ends only those process
-groups and the processes that name its temp folder: never Ray's global stop command, which stops every Ray on the machine.
+groups and the processes that name its temp folder: never Ray's global stop command, which stops every Ray
+on the machine.
 """
 
 from __future__ import annotations
