@@ -39,7 +39,8 @@ print("RESULT " + json.dumps({"url": cfg.reward.reward_kwargs.judge_base_url, "f
 
 
 @pytest.mark.skip(
-    reason="failed from a fresh clone in the last run (cause not yet found; see the issue note); the e2e rlpt run covers it"
+    reason="failed from a fresh clone in the last run (cause not yet found; see the issue note); "
+    "the e2e rlpt run covers it"
 )
 def test_settings_and_key_reach_reward_workers_on_both_nodes(model_dir, judge_server, tmp_path):
     key = "sk-" + secrets.token_hex(12)
