@@ -316,10 +316,19 @@ def _cmd_eval(args) -> int:
     if cfg.model_url:
         print(f"samples: {g['written']} generated, {g['resumed']} from an earlier run, {g['requests']} requests")
     for name, b in r["benchmarks"].items():
-        metrics = ", ".join(f"{k} {100 * v:.1f}" for k, v in b["metrics"].items() if k != "skipped_k")
+        cover = b["metrics"].get("coverage", {})
+        metrics = ", ".join(
+            f"{k} {100 * v:.1f}" + (f" (over {100 * cover[k]:.0f}% of items)" if k in cover else "")
+            for k, v in b["metrics"].items()
+            if k not in ("skipped_k", "coverage")
+        )
+        extra = f"; ambiguous {b['outcomes']['ambiguous']}" if b["outcomes"]["ambiguous"] else ""
+        if "categories" in b:
+            extra += "; " + ", ".join(f"{c} {100 * m.get('pass@1', 0):.1f}" for c, m in b["categories"].items())
         print(
             f"{name}: {b['items']} items x n={b['n']}: {metrics}; unparsed {100 * b['unparsed_rate']:.1f}%, "
-            f"errors {b['errors']}; fields {b['fields'][0]}" + (f"; skipped {b['skipped']}" if b["skipped"] else "")
+            f"errors {b['errors']}{extra}; fields {b['fields'][0]}"
+            + (f"; skipped {b['skipped']}" if b["skipped"] else "")
         )
     print(f"wrote eval_report.json, eval_table.md, verdicts.jsonl and passk_*.svg to {cfg.output}")
     return 0

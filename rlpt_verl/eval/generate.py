@@ -108,13 +108,14 @@ async def _generate(
         async def worker() -> None:
             while True:
                 try:
-                    bench, item, i, messages, sampling = queue.get_nowait()
+                    bench, item, i, messages, sampling, *extra = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
                 text, sent, kind = await client.chat(messages, **sampling)
                 counts["requests"] += sent
                 if kind is None and text is not None:
-                    fh.write(json.dumps({"bench": bench, "item": item, "i": i, "text": text}) + "\n")
+                    record = {"bench": bench, "item": item, "i": i, "text": text, "prompt": messages}
+                    fh.write(json.dumps({**record, **(extra[0] if extra else {})}) + "\n")
                     fh.flush()
                     counts["written"] += 1
                 else:
@@ -135,7 +136,8 @@ def generate(
     concurrency: int,
     on_done: Callable[[bool], None] = lambda ok: None,
 ) -> dict:
-    """Ask for each (bench, item, index, messages, sampling) job; append finished samples to ``out_path``.
+    """Ask for each (bench, item, index, messages, sampling[, extra]) job; append finished samples to ``out_path``
+    with the prompt sent and ``extra`` (a GPQA item's ``option_order``).
 
     Returns counts (written, failed, requests). A server that rejects the request (wrong model, bad
     settings) or looks down raises :class:`UserError`/:class:`JobError` with its URL; samples

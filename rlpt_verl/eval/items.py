@@ -11,24 +11,45 @@ Recognised without options (the field names are reported, so a user can see what
   stored chat prompt, scored with the ``rpt`` reward (byte prefix of the true continuation, whole tokens);
 - multiple choice: ``choices``/``options`` as a list (MMLU, MMLU-Pro, SuperGPQA) or as ARC's
   ``{"text": [...], "label": [...]}``; ``A``..``J`` columns; GPQA's ``Correct Answer`` + ``Incorrect
-  Answer 1..3`` (shuffled per item with the seed, so the correct option is not always A); the key in
-  ``answer``/``answer_letter``/``answerKey`` (a letter or text of an option) or ``answer_index`` /
-  an integer ``answer`` (MMLU).
+  Answer 1..3`` (shuffled per item, so the correct option is not always A: the order is seeded by ``--seed``
+  and the record's *content*, never its path, recorded as ``option_order`` in ``samples.jsonl``/``verdicts.jsonl``,
+  and a record that carries ``option_order`` or its options as ``choices`` keeps that order); the key in
+  ``answer_letter``/``answerKey``/``answer`` (a letter or text of an option) or ``answer_index`` / an
+  integer ``answer`` (MMLU);
+- OlympiadBench (``final_answer`` list, ``is_multiple_answer``, ``unit``, ``answer_type``, ``error``): every
+  answer of the list together, the unit stripped from the reply, ``error`` as the numeric tolerance;
+- KOR-Bench (``idx``, ``question``, ``answer`` in ``[[ ]]``, ``rule_id``; the category from a ``category``
+  field or the file's folder, the rule text from ``rule_content`` or the ``rule.jsonl`` beside the file).
+
+Field names are matched case-insensitively (AIME 2024's ``Problem``/``Answer``/``ID``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import random
+import re
 from dataclasses import dataclass, field
 
 from rlpt_verl.eval.choices import letters
 
-__all__ = ["Item", "Fields", "to_item", "MATH_INSTRUCTION", "MC_INSTRUCTION", "prompt_of"]
+__all__ = [
+    "Item",
+    "Fields",
+    "to_item",
+    "MATH_INSTRUCTION",
+    "MC_INSTRUCTION",
+    "KOR_INSTRUCTION",
+    "prompt_of",
+    "KOR_CATEGORIES",
+]
 
 MATH_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
 MC_INSTRUCTION = 'Answer with the letter of the correct option, ending with "The answer is X".'
-ID_FIELDS = ("id", "unique_id", "problem_id", "question_id", "idx", "ID")
+KOR_INSTRUCTION = "Give your final answer in double square brackets, like this: [[your answer]]."
+KOR_CATEGORIES = ("operation", "logic", "cipher", "puzzle", "counterfactual")
+ID_FIELDS = ("id", "unique_id", "problem_id", "question_id", "idx", "record id", "uuid")
 CHOICE_FIELDS = ("choices", "options")
 KEY_FIELDS = ("answer_letter", "answerKey", "answer_index", "answer", "label")
 GPQA_CORRECT, GPQA_WRONG = "Correct Answer", ("Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3")
@@ -43,6 +64,9 @@ class Item:
     choices: tuple[str, ...] = ()
     messages: tuple = field(default=(), repr=False)  # rpt: the chat prompt as built
     byte_ends: tuple[int, ...] = field(default=(), repr=False)  # rpt: policy-token byte boundaries of the continuation
+    category: str = field(default="", repr=False)  # KOR-Bench: its task category, reported apart
+    option_order: tuple[int, ...] = field(default=(), repr=False)  # GPQA: source index of each shown option
+    grading: tuple[tuple[str, object], ...] = field(default=(), repr=False)  # OlympiadBench: unit, tolerance, ...
 
 
 @dataclass(frozen=True)
@@ -54,26 +78,77 @@ class Fields:
     choices: str | None = None
 
 
+def _key(record: dict, names) -> str | None:
+    """The record's own spelling of the first of ``names`` it has, matched case-insensitively."""
+    lower = {k.lower(): k for k in record if isinstance(k, str)}
+    for name in names:
+        if name in record:
+            return name
+        if name.lower() in lower:
+            return lower[name.lower()]
+    return None
+
+
 def _item_id(record: dict, default_id: str) -> str:
-    for key in ID_FIELDS:
-        if record.get(key) not in (None, ""):
+    for name in ID_FIELDS:
+        key = _key(record, (name,))
+        if key is not None and record.get(key) not in (None, ""):
             return str(record[key])
     return default_id
 
 
-def _choices(record: dict, fields: Fields, seed: int, item_id: str) -> tuple[list[str] | None, str | None, str]:
-    """(options, correct letter or None, how they were found)."""
+def gpqa_order(seed: int, question: str, options: list[str]) -> list[int]:
+    """The option order of a GPQA record: seeded by ``seed`` and the record's content, so the same record gets
+    the same order whatever path or line it was read from.
+
+    >>> gpqa_order(0, "Q?", ["r", "w1", "w2", "w3"]) == gpqa_order(0, "Q?", ["r", "w1", "w2", "w3"])
+    True
+    """
+    digest = hashlib.sha256(json.dumps([question, *options]).encode()).hexdigest()[:16]
+    order = list(range(len(options)))
+    random.Random(f"{seed}:{digest}").shuffle(order)
+    return order
+
+
+def _given_order(record: dict, options: list[str]) -> list[int] | None | str:
+    """A GPQA order the record carries (``option_order`` indices, or ``choices``/``options`` texts); "bad" if
+    it carries one that is not a permutation of its four options."""
+    raw = record.get("option_order")
+    if raw is not None:
+        try:
+            order = [int(x) for x in raw]
+        except (TypeError, ValueError):
+            return "bad"
+        return order if sorted(order) == list(range(len(options))) else "bad"
+    key = _key(record, CHOICE_FIELDS)
+    shown = record.get(key) if key else None
+    if isinstance(shown, list | tuple):
+        texts = [str(x).strip() for x in shown]
+        if sorted(texts) != sorted(options) or len(set(options)) != len(options):
+            return "bad"
+        return [options.index(t) for t in texts]
+    return None
+
+
+def _choices(record: dict, fields: Fields, seed: int) -> tuple[list[str] | None, str | None, str, list[int]]:
+    """(options, correct letter or None, how they were found, GPQA source order or [])."""
     if fields.choices:
         raw = record.get(fields.choices)
         source = fields.choices
     elif GPQA_CORRECT in record and all(k in record for k in GPQA_WRONG):
         options = [str(record[GPQA_CORRECT]).strip()] + [str(record[k]).strip() for k in GPQA_WRONG]
-        order = list(range(4))
-        random.Random(f"{seed}:{item_id}").shuffle(order)
+        order = _given_order(record, options)
+        how = "gpqa(Correct Answer, Incorrect Answer 1-3; order given by the record)"
+        if order == "bad":
+            return None, None, "bad_option_order", []
+        if order is None:
+            q_key = _key(record, ("Question", "question"))
+            order = gpqa_order(seed, str(record.get(q_key, "")), options)
+            how = "gpqa(Correct Answer, Incorrect Answer 1-3; shuffled by seed and content)"
         shuffled = [options[i] for i in order]
-        return shuffled, "ABCD"[order.index(0)], "gpqa(Correct Answer, Incorrect Answer 1-3; shuffled by seed)"
+        return shuffled, "ABCD"[order.index(0)], how, order
     else:
-        source = next((k for k in CHOICE_FIELDS if isinstance(record.get(k), list | dict)), None)
+        source = next((k for k in record if k.lower() in CHOICE_FIELDS and isinstance(record[k], list | dict)), None)
         raw = record.get(source) if source else None
         if raw is None:
             cols = [c for c in "ABCDEFGHIJ" if isinstance(record.get(c), str)]
@@ -82,13 +157,13 @@ def _choices(record: dict, fields: Fields, seed: int, item_id: str) -> tuple[lis
     if isinstance(raw, dict) and "text" in raw:  # ARC: {"text": [...], "label": [...]}
         raw = list(raw["text"])
     if not isinstance(raw, list | tuple) or len(raw) < 2:
-        return None, None, ""
-    return [str(x).strip() for x in raw], None, str(source)
+        return None, None, "", []
+    return [str(x).strip() for x in raw], None, str(source), []
 
 
 def _key_letter(record: dict, fields: Fields, options: list[str]) -> tuple[str | None, str]:
     valid = letters(len(options))
-    keys = [fields.answer] if fields.answer else [k for k in KEY_FIELDS if k in record]
+    keys = [fields.answer] if fields.answer else [k for k in (_key(record, (n,)) for n in KEY_FIELDS) if k]
     for key in keys:
         value = record.get(key)
         if isinstance(value, bool) or value is None:
@@ -107,8 +182,10 @@ def _key_letter(record: dict, fields: Fields, options: list[str]) -> tuple[str |
     return None, ""
 
 
-def to_item(record: dict, default_id: str, fields: Fields = Fields(), seed: int = 0):
-    """(Item, {"question": field, "answer": field, "choices": how}) or (None, skip reason).
+def to_item(record: dict, default_id: str, fields: Fields = Fields(), seed: int = 0, source: dict | None = None):
+    """(Item, {"question": field, "answer": field, "choices": how, "schema": name}) or (None, skip reason).
+
+    ``source`` carries what the file around the record says (KOR-Bench: ``category``, ``rules`` by id).
 
     >>> to_item({"question": "2+2?", "choices": ["3", "4"], "answer": 1}, "f:1")[0]
     Item(id='f:1', kind='mc', question='2+2?', answer='B', choices=('3', '4'))
@@ -126,13 +203,18 @@ def to_item(record: dict, default_id: str, fields: Fields = Fields(), seed: int 
     verl_row = _verl_row_item(record, item_id, fields)
     if verl_row is not None:
         return verl_row
-    q_key = fields.question or next((k for k in (*QUESTION_FIELDS, "Question") if k in record), None)
+    kor = _kor_item(record, item_id, fields, source or {})
+    if kor is not None:
+        return kor
+    q_key = fields.question or _key(record, QUESTION_FIELDS)
     if q_key is None:
         return None, "no_question_field"
     question = record.get(q_key)
     if not isinstance(question, str) or not question.strip():
         return None, "empty_question"
-    options, letter, how = _choices(record, fields, seed, item_id)
+    options, letter, how, order = _choices(record, fields, seed)
+    if how == "bad_option_order":
+        return None, how
     if options is not None:
         if len(options) > 26:
             return None, "too_many_options"
@@ -141,16 +223,81 @@ def to_item(record: dict, default_id: str, fields: Fields = Fields(), seed: int 
             letter, key = _key_letter(record, fields, options)
         if letter is None:
             return None, "no_answer_key"
-        used = {"question": q_key, "answer": key, "choices": how}
-        return Item(item_id, "mc", question.strip(), letter, tuple(options)), used
-    answer_field = fields.answer or next((k for k in ("answer", "final_answer", "solution") if k in record), None)
+        used = {"question": q_key, "answer": key, "choices": how, "schema": "gpqa" if order else "multiple_choice"}
+        return Item(item_id, "mc", question.strip(), letter, tuple(options), option_order=tuple(order)), used
+    if not fields.answer and isinstance(record.get(_key(record, ("final_answer",)) or ""), list):
+        return _olympiad_item(record, item_id, q_key)
+    answer_field = fields.answer or _key(record, ("answer", "final_answer", "solution"))
     rec = dict(record)
     if answer_field and isinstance(rec.get(answer_field), list) and rec[answer_field]:
-        rec[answer_field] = str(rec[answer_field][0])  # OlympiadBench: final_answer is a list
+        rec[answer_field] = str(rec[answer_field][0])
     qa, reason = to_question_answer(rec, q_key, answer_field)
     if qa is None:
         return None, reason
-    return Item(item_id, "math", qa[0], qa[1]), {"question": q_key, "answer": answer_field, "choices": None}
+    used = {"question": q_key, "answer": answer_field, "choices": None, "schema": "math"}
+    return Item(item_id, "math", qa[0], qa[1]), used
+
+
+_MATH_DELIMS = re.compile(r"^\$+|\$+$|^\\\(|\\\)$|^\\\[|\\\]$")
+
+
+def strip_math_delims(text: str) -> str:
+    """``$x$``, ``\\(x\\)``, ``\\[x\\]`` -> ``x`` (an OlympiadBench answer is stored in delimiters).
+
+    >>> strip_math_delims("$\\\\frac{1}{2}$"), strip_math_delims(" 3 ")
+    ('\\\\frac{1}{2}', '3')
+    """
+    text = text.strip()
+    for _ in range(2):
+        text = _MATH_DELIMS.sub("", text).strip()
+    return text
+
+
+def _olympiad_item(record: dict, item_id: str, q_key: str):
+    """OlympiadBench: every answer of ``final_answer`` together (``is_multiple_answer``), its unit and tolerance."""
+    answers = [strip_math_delims(str(a)) for a in record[_key(record, ("final_answer",))] if str(a).strip()]
+    if not answers:
+        return None, "empty"
+    question = record[q_key]
+    if not isinstance(question, str) or not question.strip():
+        return None, "empty_question"
+    grading: dict = {"answers": tuple(answers), "multiple": bool(record.get("is_multiple_answer")) or len(answers) > 1}
+    unit = record.get("unit")
+    if isinstance(unit, str) and unit.strip():
+        grading["unit"] = strip_math_delims(unit)
+    error = record.get("error")
+    try:
+        if error not in (None, ""):
+            grading["tolerance"] = float(str(error).split(",")[0])
+    except ValueError:
+        pass
+    if isinstance(record.get("answer_type"), str):
+        grading["answer_type"] = record["answer_type"]
+    used = {"question": q_key, "answer": "final_answer", "choices": None, "schema": "olympiadbench"}
+    item = Item(item_id, "math", question.strip(), ", ".join(answers), grading=tuple(sorted(grading.items())))
+    return item, used
+
+
+_KOR_ANSWER = re.compile(r"^\s*\[\[.*\]\]\s*$", re.S)
+
+
+def _kor_item(record: dict, item_id: str, fields: Fields, source: dict):
+    """KOR-Bench (arXiv 2410.06526): ``question`` + ``answer`` in ``[[ ]]`` + ``rule_id``; the rule text from the
+    record (``rule_content``) or from ``rule.jsonl`` beside the file; the category from the record or its folder."""
+    answer = record.get("answer")
+    if fields.question or fields.answer or "rule_id" not in record or not isinstance(answer, str):
+        return None
+    if not _KOR_ANSWER.match(answer) or not isinstance(record.get("question"), str):
+        return None
+    category = str(record.get("category") or record.get("split") or source.get("category") or "").lower()
+    if category not in KOR_CATEGORIES:
+        return None, "kor_category_unknown"
+    rule = record.get("rule_content") or (source.get("rules") or {}).get(str(record["rule_id"]))
+    if not isinstance(rule, str) or not rule.strip():
+        return None, "kor_rule_not_found"
+    question = f"### Rule:\n{rule.strip()}\n\n### Question:\n{record['question'].strip()}"
+    used = {"question": "rule_content + question", "answer": "answer", "choices": None, "schema": "korbench"}
+    return Item(f"{category}:{item_id}", "kor", question, answer.strip(), category=category), used
 
 
 def _rpt_item(record: dict, item_id: str):
@@ -195,6 +342,8 @@ def prompt_of(item: Item) -> list[dict]:
     """
     if item.messages:  # rpt rows and verl RL rows: the prompt as built
         return [dict(m) for m in item.messages]
+    if item.kind == "kor":
+        return [{"role": "user", "content": f"{item.question}\n\n{KOR_INSTRUCTION}"}]
     if item.kind == "mc":
         valid = letters(len(item.choices))
         options = "\n".join(f"{letter}. {text}" for letter, text in zip(valid, item.choices, strict=True))

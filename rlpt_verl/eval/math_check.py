@@ -9,30 +9,88 @@ worker killed and replaced and is recorded as ``timeout`` — a hung verificatio
 from __future__ import annotations
 
 import multiprocessing as mp
+import re
 import time
 from collections.abc import Iterable, Iterator
 from multiprocessing.connection import wait
 
-__all__ = ["check_math", "MathVerdict", "verify_one"]
+from rlpt_verl.boxes import FINAL_BOX_RULE, final_boxed
+
+__all__ = ["check_math", "MathVerdict", "verify_one", "answer_text", "MATH_VERIFY_SETTINGS"]
 
 MathVerdict = str  # "correct" | "wrong" | "no_answer" | "error" | "timeout"
 
 
-def verify_one(response: str, gold: str) -> MathVerdict:
+MATH_VERIFY_SETTINGS = {
+    "parse": "math_verify.parse defaults (LaTeX and plain-expression extraction)",
+    "verify": "math_verify.verify defaults (float_rounding=6, numeric_precision=15, strict=True)",
+    "final_answer": "reasoning before </think> dropped; " + FINAL_BOX_RULE,
+    "gold": "read as $...$, else as plain text; several answers together (OlympiadBench is_multiple_answer)",
+}
+_THINK = re.compile(r"^.*</think>", re.S | re.I)
+
+
+def answer_text(response: str, unit: str | None = None) -> str | None:
+    r"""What Math-Verify is given for ``response``: the text after the reasoning, reduced to its final boxes
+    when it has any (``FINAL_BOX_RULE``), the item's unit removed; None when nothing follows ``</think>``.
+
+    >>> answer_text(r"<think>\boxed{1}</think> First \boxed{4}, final answer \boxed{3}.")
+    '$\\boxed{3}$'
+    >>> answer_text(r"so \boxed{5 \text{ cm}}", unit="cm"), answer_text("<think>long</think> ") is None
+    ('$\\boxed{5}$', True)
+    """
+    text = _THINK.sub("", response) if "</think>" in response.lower() else response
+    if not text.strip():
+        return None
+    boxed = final_boxed(text)
+    if boxed is None:
+        return _strip_unit(text, unit) if unit else text
+    return "$\\boxed{" + (_strip_unit(boxed, unit) if unit else boxed) + "}$"
+
+
+def _strip_unit(text: str, unit: str) -> str:
+    unit = re.sub(r"\\(?:text|mathrm|mbox)\s*\{([^{}]*)\}", r"\1", unit).strip()
+    for form in (
+        rf"\\(?:text|mathrm|mbox)\s*\{{\s*{re.escape(unit)}\s*\}}",
+        rf"(?<![A-Za-z]){re.escape(unit)}(?![A-Za-z])",
+    ):
+        text = re.sub(form, " ", text)
+    return re.sub(r"\s*\\,\s*$|\s+$", "", text)
+
+
+def _close(a, b, tolerance: float) -> bool:
+    try:
+        x, y = complex(a), complex(b)
+    except (TypeError, ValueError):
+        return False
+    return abs(x - y) <= tolerance * max(1.0, abs(y))
+
+
+def verify_one(response: str, gold: str, grading: dict | None = None) -> MathVerdict:
     """Math-Verify's verdict on ``response`` against the reference answer ``gold`` (main thread only).
 
     The gold answer is read as LaTeX (``$...$``) and, failing that, as plain text; a response with no
-    extractable answer is ``no_answer`` (it scores 0 and is counted apart from wrong answers).
+    extractable answer is ``no_answer`` (it scores 0 and is counted apart from wrong answers). ``grading``
+    (OlympiadBench) may give a ``unit`` to strip from the reply and a relative numeric ``tolerance``.
     """
     from math_verify import parse, verify
 
+    grading = grading or {}
     gold_parsed = parse(f"${gold}$") or parse(gold)
     if not gold_parsed:
         return "error"
-    answer = parse(response)
+    text = answer_text(response, grading.get("unit"))
+    if text is None:
+        return "no_answer"
+    answer = parse(text)
     if not answer:
         return "no_answer"
-    return "correct" if verify(gold_parsed, answer) else "wrong"
+    if verify(gold_parsed, answer):
+        return "correct"
+    tolerance = grading.get("tolerance")
+    if tolerance and _close(gold_parsed[0], answer[0], float(tolerance)):
+        return "correct"
+    return "wrong"
 
 
 def _worker(conn) -> None:
@@ -43,9 +101,9 @@ def _worker(conn) -> None:
             return
         if job is None:
             return
-        key, response, gold = job
+        key, response, gold, *grading = job
         try:
-            verdict = verify_one(response, gold)
+            verdict = verify_one(response, gold, *grading)
         except Exception:  # noqa: BLE001 - any failure of the checker is this item's "error", not the run's
             verdict = "error"
         conn.send((key, verdict))
@@ -69,7 +127,7 @@ class _Slot:
 def check_math(
     items: Iterable[tuple[object, str, str]], workers: int = 2, timeout_s: float = 30.0
 ) -> Iterator[tuple[object, MathVerdict]]:
-    """Yield (key, verdict) for each (key, response, gold), in completion order.
+    """Yield (key, verdict) for each (key, response, gold[, grading]), in completion order.
 
     ``workers`` processes (forked once, reused); an item running longer than ``timeout_s`` yields
     ``timeout`` and its worker is replaced.

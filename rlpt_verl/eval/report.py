@@ -13,15 +13,27 @@ __all__ = ["bench_metrics", "table", "curve_svg"]
 
 
 def bench_metrics(counts: list[tuple[int, int]], ks: tuple[int, ...]) -> dict:
-    """Pass@k (unbiased, k <= the smallest n) and avg@n over (n, c) per item; a k above n is left out.
+    """Pass@k (unbiased) and avg@n over (n, c) per item. Pass@k is taken over the items with at least k samples;
+    when that is not all of them, ``coverage`` says which share it is (never a silent average over fewer
+    samples); a k above every item's n is listed in ``skipped_k``.
 
     >>> bench_metrics([(4, 1), (4, 4)], (1, 8))
     {'pass@1': 0.625, 'avg@n': 0.625, 'skipped_k': [8]}
+    >>> bench_metrics([(2, 1), (8, 0)], (1, 4))
+    {'pass@1': 0.25, 'pass@4': 0.0, 'avg@n': 0.25, 'skipped_k': [], 'coverage': {'pass@4': 0.5}}
     """
-    n_min = min(n for n, _ in counts)
-    out: dict = {f"pass@{k}": mean_pass_at_k(counts, k) for k in ks if k <= n_min}
+    out: dict = {}
+    coverage: dict = {}
+    for k in ks:
+        covered = [(n, c) for n, c in counts if n >= k]
+        if covered:
+            out[f"pass@{k}"] = mean_pass_at_k(covered, k)
+            if len(covered) < len(counts):
+                coverage[f"pass@{k}"] = len(covered) / len(counts)
     out["avg@n"] = sum(c / n for n, c in counts) / len(counts)
-    out["skipped_k"] = [k for k in ks if k > n_min]
+    out["skipped_k"] = [k for k in ks if f"pass@{k}" not in out]
+    if coverage:
+        out["coverage"] = coverage
     return out
 
 

@@ -4,7 +4,9 @@ Output folder:
 
 - ``samples.jsonl``: every generated sample, appended as it arrives (the resume record, see :mod:`generate`);
 - ``run.json``: the sampling settings the samples were drawn with; a resume with other settings is refused;
-- ``verdicts.jsonl``: each sample's verdict (``correct``/``wrong``/``no_answer``/``unparsed``/``error``/``timeout``);
+- ``verdicts.jsonl``: each sample's verdict (``correct``/``wrong``/``no_answer``/``unparsed``/``error``/``timeout``),
+  the answer read from it (multiple choice), ``ambiguous`` when its anchors disagreed, and a GPQA item's
+  ``option_order`` (source index of each shown option: 0 is the correct answer) and ``choices``;
 - ``eval_report.json``, ``eval_table.md``, ``passk_<bench>.svg``: the results (written atomically, last).
 """
 
@@ -17,8 +19,19 @@ from collections import Counter
 from dataclasses import dataclass
 
 from rlpt_verl.errors import JobError, UserError
-from rlpt_verl.eval.choices import extract_choice
-from rlpt_verl.eval.items import MATH_INSTRUCTION, MC_INSTRUCTION, Fields, Item, prompt_of, sample_seed, to_item
+from rlpt_verl.eval.choices import MC_RULES, read_choice
+from rlpt_verl.eval.items import (
+    KOR_CATEGORIES,
+    KOR_INSTRUCTION,
+    MATH_INSTRUCTION,
+    MC_INSTRUCTION,
+    Fields,
+    Item,
+    prompt_of,
+    sample_seed,
+    to_item,
+)
+from rlpt_verl.eval.kor import KOR_RULES, kor_grade
 from rlpt_verl.eval.passk import pass_at_k
 from rlpt_verl.eval.report import bench_metrics, curve_svg, table
 from rlpt_verl.options import comma_list, json_object, opt
@@ -99,7 +112,27 @@ def bench_name(path: str) -> str:
         base = base.removesuffix(ext)
     for ext in (".jsonl", ".json", ".parquet", ".txt"):
         base = base.removesuffix(ext)
+    if base == "sample" and os.path.basename(os.path.dirname(os.path.abspath(path))).lower() in KOR_CATEGORIES:
+        return "korbench"  # KOR-Bench's own layout: data/<category>/sample.jsonl, one benchmark in five files
     return base
+
+
+def merge_korbench(benches: list[dict]) -> list[dict]:
+    """KOR-Bench's category files (``data/<category>/sample.jsonl``) as one benchmark, scored per category."""
+    kor = [b for b in benches if b["name"] == "korbench" and all(i.kind == "kor" for i in b["items"])]
+    if len(kor) < 2:
+        return benches
+    merged = {
+        "name": "korbench",
+        "path": ", ".join(b["path"] for b in kor),
+        "items": [i for b in kor for i in b["items"]],
+        "given": {k: v for b in kor for k, v in b["given"].items()},
+        "skipped": dict(sum((Counter(b["skipped"]) for b in kor), Counter())),
+        "fields": [f for b in kor for f in b["fields"]],
+    }
+    if merged["given"] and len(merged["given"]) != len(merged["items"]):
+        raise UserError("korbench: some category files carry responses and others do not; give all or none")
+    return [b for b in benches if b not in kor] + [merged]
 
 
 def load_benchmark(path: str, cfg: EvalConfig) -> dict:
@@ -114,8 +147,9 @@ def load_benchmark(path: str, cfg: EvalConfig) -> dict:
     given: dict[str, list[str]] = {}
     skipped, used = Counter(), Counter()
     seen: set[str] = set()
+    source = _kor_source(path)
     for default_id, record in reader:
-        item, info = to_item(record, default_id, fields, cfg.seed)
+        item, info = to_item(record, default_id, fields, cfg.seed, source)
         if item is None:
             skipped[info] += 1
             continue
@@ -150,6 +184,25 @@ def load_benchmark(path: str, cfg: EvalConfig) -> dict:
     }
 
 
+def _kor_source(path: str) -> dict:
+    """KOR-Bench's layout (``data/<category>/sample.jsonl`` beside ``rule.jsonl``): the category from the folder
+    and the rule texts by id, so records that carry only ``rule_id`` can be prompted."""
+    folder = os.path.basename(os.path.dirname(os.path.abspath(path))).lower()
+    source: dict = {"category": folder} if folder in KOR_CATEGORIES else {}
+    rules_path = os.path.join(os.path.dirname(os.path.abspath(path)), "rule.jsonl")
+    if os.path.isfile(rules_path) and os.path.abspath(rules_path) != os.path.abspath(path):
+        rules = {}
+        with open(rules_path, encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    rec = json.loads(line)
+                    rules[str(rec["idx"])] = str(rec["rule_content"])
+                except (ValueError, KeyError, TypeError):
+                    continue
+        source["rules"] = rules
+    return source
+
+
 def _run_record(out: str, cfg: EvalConfig) -> dict:
     """``run.json`` of an earlier run into ``out`` ({} if none): its sampling settings and server. Samples drawn
     with other settings would mix two experiments, so a different setting is refused, naming it."""
@@ -176,7 +229,7 @@ def _progress(total: int, desc: str, quiet: bool):
 
 def run_eval(cfg: EvalConfig, quiet: bool = False) -> dict:
     cfg.validate()
-    benches = [load_benchmark(p, cfg) for p in cfg.benchmarks]
+    benches = merge_korbench([load_benchmark(p, cfg) for p in cfg.benchmarks])
     names = [b["name"] for b in benches]
     if len(set(names)) != len(names):
         raise UserError(f"two benchmarks share a name ({', '.join(names)}): rename one file")
@@ -245,7 +298,8 @@ def _run(cfg: EvalConfig, benches: list[dict], out: str, need_server: bool, base
                         "max_tokens": cfg.max_tokens,
                         "seed": sample_seed(cfg.seed, item.id, i),
                     }
-                    jobs.append((b["name"], item.id, i, prompt_of(item), sampling))
+                    extra = {"option_order": list(item.option_order)} if item.option_order else {}
+                    jobs.append((b["name"], item.id, i, prompt_of(item), sampling, extra))
         if jobs:  # a finished run is rescored (e.g. with a new --baseline) without its server
             server = server_info(settings)
             record = {"sampling": cfg.sampling(), "model_url": cfg.model_url, "server": server}
@@ -275,39 +329,72 @@ def _run(cfg: EvalConfig, benches: list[dict], out: str, need_server: bool, base
     return report
 
 
-def _score(benches, responses, cfg: EvalConfig, quiet: bool) -> dict[tuple[str, str], list[str]]:
+def _score(benches, responses, cfg: EvalConfig, quiet: bool) -> dict[tuple[str, str], list[dict]]:
+    """Per sample: {"verdict", and for multiple choice "answer" (the letter read) and "ambiguous"}."""
     from rlpt_verl.eval.math_check import check_math
     from rlpt_verl.reward.rpt_reward import rpt_reward
 
-    verdicts: dict[tuple[str, str], list[str]] = {}
+    verdicts: dict[tuple[str, str], list[dict]] = {}
     math_jobs = []
     for b in benches:
         for item in b["items"]:
             texts = responses[(b["name"], item.id)]
             key = (b["name"], item.id)
-            verdicts[key] = [""] * len(texts)
+            verdicts[key] = [{} for _ in texts]
             for i, text in enumerate(texts):
                 if item.kind == "mc":
-                    letter = extract_choice(text, len(item.choices))
-                    verdicts[key][i] = (
-                        "unparsed" if letter is None else ("correct" if letter == item.answer else "wrong")
+                    choice = read_choice(text, len(item.choices))
+                    verdict = (
+                        "unparsed"
+                        if choice.letter is None
+                        else ("correct" if choice.letter == item.answer else "wrong")
                     )
+                    verdicts[key][i] = {"verdict": verdict, "answer": choice.letter, "ambiguous": choice.ambiguous}
                 elif item.kind == "rpt":
                     score = rpt_reward(text, item.answer, item.byte_ends)
-                    verdicts[key][i] = (
-                        "unparsed" if score.prediction is None else ("correct" if score.score >= 1.0 else "wrong")
-                    )
+                    verdict = "unparsed" if score.prediction is None else ("correct" if score.score >= 1.0 else "wrong")
+                    verdicts[key][i] = {"verdict": verdict}
+                elif item.kind == "kor":
+                    verdict, job = kor_grade(text, item.answer)
+                    verdicts[key][i] = {"verdict": verdict}
+                    if job is not None:
+                        math_jobs.append(((key, i), *job))
                 else:
-                    math_jobs.append(((key, i), text, item.answer))
+                    math_jobs.append(((key, i), text, item.answer, dict(item.grading)))
     if math_jobs:
         bar = _progress(len(math_jobs), "verify", quiet)
         try:
             for (key, i), verdict in check_math(math_jobs, cfg.verify_workers, cfg.verify_timeout):
-                verdicts[key][i] = verdict
+                verdicts[key][i] = {"verdict": verdict}
                 bar.update(1)
         finally:
             bar.close()
     return verdicts
+
+
+OUTCOMES = ("correct", "wrong", "no_answer", "unparsed", "timeout", "error")
+
+
+def graders(kinds: set[str]) -> dict:
+    """What read and checked the answers of a benchmark with items of ``kinds`` (named in the report)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from rlpt_verl.eval.math_check import MATH_VERIFY_SETTINGS
+
+    try:
+        mv = version("math-verify")
+    except PackageNotFoundError:
+        mv = "not installed"
+    out = {}
+    if "math" in kinds or "kor" in kinds:
+        out["math"] = {"checker": f"math-verify {mv}", **MATH_VERIFY_SETTINGS}
+    if "mc" in kinds:
+        out["multiple_choice"] = {"extractor": MC_RULES, "rules": "rlpt_verl.eval.choices (docs/eval.md)"}
+    if "kor" in kinds:
+        out["korbench"] = {"extractor": KOR_RULES, "overall": "accuracy over all items; per category below"}
+    if "rpt" in kinds:
+        out["rpt"] = {"checker": "rpt reward: byte prefix of the true continuation ending on a token boundary"}
+    return out
 
 
 def _report(cfg, benches, responses, verdicts, server, counts, baseline) -> dict:
@@ -327,7 +414,10 @@ def _report(cfg, benches, responses, verdicts, server, counts, baseline) -> dict
                 "rpt": "the chat prompt stored in the row by rlpt build-rpt",
                 "math": "{question}\n\n" + MATH_INSTRUCTION,
                 "mc": "{question}\n\n{A. option ...}\n\n" + MC_INSTRUCTION,
+                "kor": "### Rule:\n{rule}\n\n### Question:\n{question}\n\n" + KOR_INSTRUCTION,
             },
+            "outcomes": "ambiguous counts multiple-choice replies whose explicit anchors named different letters; "
+            "each is graded by its last one (and counted under correct or wrong as well)",
             "estimator": "unbiased pass@k = mean over items of 1 - C(n-c,k)/C(n,k) (arXiv 2107.03374)",
         },
         "server": server,
@@ -338,29 +428,47 @@ def _report(cfg, benches, responses, verdicts, server, counts, baseline) -> dict
     for b in benches:
         per_item = []
         tally = Counter()
+        ambiguous = 0
+        by_category: dict[str, list[tuple[int, int]]] = {}
         for item in b["items"]:
-            v = verdicts[(b["name"], item.id)]
+            v = [d["verdict"] for d in verdicts[(b["name"], item.id)]]
+            ambiguous += sum(bool(d.get("ambiguous")) for d in verdicts[(b["name"], item.id)])
             tally.update(v)
             per_item.append((len(v), v.count("correct")))
+            if item.category:
+                by_category.setdefault(item.category, []).append(per_item[-1])
+        per_item = [p for p in per_item if p[0]]
+        if not per_item:
+            raise UserError(f"benchmark {b['name']}: no item has a response to score")
         metrics = bench_metrics(per_item, cfg.k)
         n_min = min(n for n, _ in per_item)
         curve = [sum(pass_at_k(n, c, k) for n, c in per_item) / len(per_item) for k in range(1, n_min + 1)]
         samples = sum(n for n, _ in per_item)
+        kinds = {i.kind for i in b["items"]}
+        outcomes = {k: tally.get(k, 0) for k in OUTCOMES} | {"ambiguous": ambiguous}
         report["benchmarks"][b["name"]] = {
             "path": b["path"],
-            "kind": sorted({i.kind for i in b["items"]}),
+            "kind": sorted(kinds),
             "items": len(b["items"]),
             "n": n_min if n_min == max(n for n, _ in per_item) else f"{n_min}..{max(n for n, _ in per_item)}",
             "samples": samples,
             "responses": "given" if b["given"] else "generated",
             "metrics": metrics,
+            "outcomes": outcomes,
             "verdicts": dict(sorted(tally.items())),
             "unparsed_rate": (tally["unparsed"] + tally["no_answer"]) / samples,
             "errors": tally["error"] + tally["timeout"],
+            "graders": graders(kinds),
             "fields": b["fields"],
             "skipped": b["skipped"],
             "curve": curve,
         }
+        if by_category:
+            report["benchmarks"][b["name"]]["categories"] = {
+                c: {"items": len(p), **bench_metrics([x for x in p if x[0]], cfg.k)}
+                for c, p in sorted(by_category.items())
+                if any(x[0] for x in p)
+            }
     if baseline is not None:
         report["baseline"] = {
             name: {"metrics": b.get("metrics", {}), "model": baseline.get("settings", {}).get("model")}
@@ -373,8 +481,11 @@ def _write(out: str, report: dict, benches, verdicts, baseline: dict | None, cfg
     lines = []
     for b in benches:
         for item in b["items"]:
+            order = (
+                {"option_order": list(item.option_order), "choices": list(item.choices)} if item.option_order else {}
+            )
             for i, v in enumerate(verdicts[(b["name"], item.id)]):
-                lines.append(json.dumps({"bench": b["name"], "item": item.id, "i": i, "verdict": v}))
+                lines.append(json.dumps({"bench": b["name"], "item": item.id, "i": i, **v, **order}))
     write_text_atomic(os.path.join(out, "verdicts.jsonl"), "\n".join(lines) + "\n")
     for name, b in report["benchmarks"].items():
         base_curve = ((baseline or {}).get("benchmarks", {}).get(name) or {}).get("curve")

@@ -2,7 +2,8 @@
 
 Rows use data_source ``DigitalLearningGmbH/MATH-lighteval`` so verl's built-in ``default_compute_score``
 checks answers with its MATH verifier (last ``\\boxed{}`` of the response against the ground truth).
-The stored answer is what follows GSM8K's ``####``, else the last ``\\boxed{}``, else the answer field itself;
+The stored answer is what follows GSM8K's ``####``, else the final run of ``\\boxed{}`` (``\\boxed{1}\\boxed{2}``
+is the one answer ``1, 2``: :data:`rlpt_verl.boxes.FINAL_BOX_RULE`), else the answer field itself;
 a worked solution without either gives its final number or is skipped and counted (``answer_not_extractable``).
 """
 
@@ -13,6 +14,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from rlpt_verl.boxes import final_boxed
 from rlpt_verl.errors import UserError
 from rlpt_verl.options import opt
 from rlpt_verl.paths import staged_output, write_json_atomic
@@ -36,7 +38,8 @@ def _clean_number(answer: str) -> str:
 
 
 def final_answer(text: str, solution: bool = False) -> str | None:
-    r"""The answer verl's MATH verifier should compare with: after GSM8K's ``####``, else the last ``\boxed{}``,
+    r"""The answer verl's MATH verifier should compare with: after GSM8K's ``####``, else the final boxes (several
+    adjacent boxes are one answer, see :mod:`rlpt_verl.boxes`),
     else an answer field as it stands; a worked ``solution`` without either gives its final number, or None
     (not extractable: such a row would score 0 for a correct ``\boxed{}`` answer).
 
@@ -49,17 +52,12 @@ def final_answer(text: str, solution: bool = False) -> str | None:
     >>> final_answer("The area doubles, as shown above.", solution=True) is None
     True
     """
-    from verl.utils.reward_score.math_reward import last_boxed_only_string, remove_boxed
-
     gsm8k = _GSM8K.search(text)
     if gsm8k:
         return _clean_number(gsm8k.group(1).strip()) or None
-    boxed = last_boxed_only_string(text)
+    boxed = final_boxed(text)
     if boxed is not None:
-        try:
-            return remove_boxed(boxed).strip() or None
-        except (AssertionError, IndexError):
-            pass
+        return boxed
     if not solution:
         return text.strip() or None
     final = _FINAL_NUMBER.search(text.strip())
@@ -85,7 +83,7 @@ def to_question_answer(record: dict, question_field: str | None = None, answer_f
         return None, "not_a_string"
     if not q.strip() or not a.strip():
         return None, "empty"
-    answer = final_answer(a, solution=a_key in SOLUTION_FIELDS)
+    answer = final_answer(a, solution=a_key.lower() in SOLUTION_FIELDS)
     if answer is None:
         return None, "answer_not_extractable"
     return (q.strip(), answer), None

@@ -67,6 +67,7 @@ def test_generate_score_report_and_a_second_run_asks_nothing(judge_server, champ
     assert r.returncode == 0, r.stderr
     samples = lines(out / "samples.jsonl")
     assert len(samples) == 6 and len({(s["item"], s["i"]) for s in samples}) == 6
+    assert all(s["prompt"][-1]["content"].endswith("within \\boxed{}.") for s in samples)  # what was sent
     report = json.load(open(out / "eval_report.json"))
     b = report["benchmarks"]["champ"]
     counts, unbiased = expected_from_verdicts(out, 2, (1, 2))
@@ -243,3 +244,54 @@ def test_verl_generation_output_is_scored_as_given(tmp_path):
     b = json.load(open(tmp_path / "o" / "eval_report.json"))["benchmarks"]["gen"]
     assert b["items"] == 3 and b["verdicts"] == {"correct": 3, "wrong": 3}
     assert b["fields"][0]["question"] == "prompt" and b["metrics"]["pass@1"] == pytest.approx(0.5)
+
+
+def test_gpqa_order_kor_categories_outcomes_and_coverage_are_reported(tmp_path):
+    """Given responses (no server): GPQA's order is recorded per sample and can be given back; KOR-Bench from its
+    own layout (data/<category>/sample.jsonl beside rule.jsonl) is one benchmark scored per category; ambiguous
+    replies and Pass@k coverage are counted; the report names what graded each benchmark."""
+    gpqa_rec = {"Question": "Which?", "Correct Answer": "right", "Incorrect Answer 1": "w1",
+                "Incorrect Answer 2": "w2", "Incorrect Answer 3": "w3", "Record ID": "rec1"}  # fmt: skip
+    replies = ["Answer: A", "Answer: B. No: \\boxed{C}"]
+    r = rlpt_eval(write_jsonl(tmp_path / "gpqa.jsonl", [{**gpqa_rec, "responses": replies}]), "-o", tmp_path / "g1",
+                  "--n", 2, "--k", "1")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    got = lines(tmp_path / "g1" / "verdicts.jsonl")
+    order = got[0]["option_order"]
+    assert got[0]["choices"] == [("right", "w1", "w2", "w3")[j] for j in order]
+    correct_letter = "ABCD"[order.index(0)]
+    assert [v["verdict"] == "correct" for v in got] == [correct_letter == "A", correct_letter == "C"]
+    assert got[1]["ambiguous"] is True and got[1]["answer"] == "C"
+    rep = json.load(open(tmp_path / "g1" / "eval_report.json"))["benchmarks"]["gpqa"]
+    assert rep["outcomes"]["ambiguous"] == 1 and rep["outcomes"]["correct"] + rep["outcomes"]["wrong"] == 2
+    assert rep["graders"]["multiple_choice"]["extractor"].startswith("rlpt-mc-")
+
+    os.makedirs(tmp_path / "elsewhere")  # the order given back, from another path: the same verdicts
+    given = write_jsonl(
+        tmp_path / "elsewhere" / "gpqa.jsonl", [{**gpqa_rec, "option_order": order, "responses": replies}]
+    )
+    r = rlpt_eval(given, "-o", tmp_path / "g2", "--n", 2, "--k", "1")
+    assert r.returncode == 0, r.stderr
+    assert [v["verdict"] for v in lines(tmp_path / "g2" / "verdicts.jsonl")] == [v["verdict"] for v in got]
+
+    kor = tmp_path / "data"
+    for category, answer, rs in [("operation", "[[4or-12]]", ["so [[-12 or 4]]", "[[4]]"]),
+                                 ("cipher", "[[LOVE]]", ["[[HATE]]", "no brackets"])]:  # fmt: skip
+        os.makedirs(kor / category)
+        write_jsonl(kor / category / "rule.jsonl", [{"idx": "1", "rule_content": f"the {category} rule"}])
+        write_jsonl(kor / category / "sample.jsonl",
+                    [{"idx": "1", "question": "Q?", "answer": answer, "rule_id": "1", "responses": rs}])  # fmt: skip
+    maths = write_jsonl(tmp_path / "aime.jsonl", [
+        {"id": "a", "problem": "P", "answer": "3", "responses": ["\\boxed{3}"] * 4},
+        {"id": "b", "problem": "Q", "answer": "5", "responses": ["\\boxed{4}", "\\boxed{5}"]}])  # fmt: skip
+    r = rlpt_eval(kor / "operation" / "sample.jsonl", kor / "cipher" / "sample.jsonl", maths, "-o", tmp_path / "k",
+                  "--n", 4, "--k", "1,4")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    rep = json.load(open(tmp_path / "k" / "eval_report.json"))["benchmarks"]
+    cats = rep["korbench"]["categories"]
+    assert cats["operation"]["pass@1"] == 0.5 and cats["cipher"]["pass@1"] == 0.0
+    assert rep["korbench"]["metrics"]["pass@1"] == 0.25 and rep["korbench"]["outcomes"]["no_answer"] == 1
+    assert rep["korbench"]["graders"]["korbench"]["extractor"].startswith("rlpt-kor-")
+    aime = rep["aime"]  # item b has 2 samples: pass@4 is over item a alone, and says so
+    assert aime["metrics"]["pass@4"] == 1.0 and aime["metrics"]["coverage"] == {"pass@4": 0.5}
+    assert aime["graders"]["math"]["checker"].startswith("math-verify ")

@@ -45,3 +45,20 @@ def test_every_item_is_answered_once(workers):
     got = list(check_math(items, workers=workers, timeout_s=60))
     assert sorted(k for k, _ in got) == list(range(12))
     assert {k for k, v in got if v == "wrong"} == {0, 3, 6, 9}
+
+
+def test_the_final_answer_counts_and_boxes_of_one_answer_go_together():
+    items = [
+        ("corrected", "First \\boxed{4}, final answer \\boxed{3}.", "3"),  # verl's MATH scorer also gives 1
+        ("corrected_wrong", "First \\boxed{3}, final answer \\boxed{4}.", "3"),
+        ("set", "\\boxed{-2,1}", "1, -2"),  # the gold of "\\(\\boxed{1}\\) and \\(\\boxed{-2}\\)"
+        ("two_boxes", "so \\boxed{1} and \\boxed{2}", "1, 2"),
+        ("draft_in_reasoning", "<think>\\boxed{3}</think> I conclude \\boxed{5}.", "3"),
+        ("unit", "v = \\boxed{2.5 \\text{ m/s}}", "2.5", {"unit": "m/s"}),
+        ("tolerance", "\\boxed{3.05}", "3.0", {"tolerance": 0.1}),
+        ("outside_tolerance", "\\boxed{3.5}", "3.0", {"tolerance": 0.1}),
+    ]
+    got = dict(check_math(items, workers=2, timeout_s=60))
+    assert got == {"corrected": "correct", "corrected_wrong": "wrong", "set": "correct", "two_boxes": "correct",
+                   "draft_in_reasoning": "wrong", "unit": "correct", "tolerance": "correct",
+                   "outside_tolerance": "wrong"}  # fmt: skip

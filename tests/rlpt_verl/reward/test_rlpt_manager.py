@@ -26,9 +26,6 @@ def responses_for(row):
     }
 
 
-JUDGED = {"paraphrase", "unrelated"}
-
-
 @contextlib.contextmanager
 def reward_loop(config):
     """verl's RewardLoopManager; its workers are killed after use (verl names them reward_loop_worker_<i>,
@@ -91,13 +88,17 @@ def test_scores_through_verls_reward_loop(built, model_dir, judge_server, ray_cl
             assert r["score"] == 0.0 and r["too_short"] == 1 and r["judge_called"] == 0 and r["coverage"] < 0.8
         elif kind == "injection":
             assert r["score"] == 0.0 and r["injection"] == 1 and r["judge_called"] == 0
-        elif kind in JUDGED:  # a constrained verdict always parses: one request, no re-ask
+        elif kind == "unrelated":  # a constrained verdict always parses: one request, no re-ask
             assert r["judge_called"] == 1 and r["cache_hit"] == 0 and r["judge_requests"] == 1
             assert r["parse_failure"] == 0 and r["judge_error"] == 0
-        elif kind == "duplicate":  # same reference and (whitespace-normalised) prediction as "paraphrase"
-            assert r["judge_called"] == 0 and r["cache_hit"] == 1 and r["judge_requests"] == 0
     for i in range(0, 28, 7):
-        assert results[i + 2]["score"] == results[i + 1]["score"]
+        # "duplicate" has the same reference and (whitespace-normalised) prediction as "paraphrase": one of the
+        # two asks the judge, the other waits on that call. Which one is first depends on the event loop
+        # (responses are decoded in worker threads), so the pair is checked together.
+        pair = (results[i + 1], results[i + 2])
+        assert sorted((r["judge_called"], r["cache_hit"], r["judge_requests"]) for r in pair) == [(0, 1, 0), (1, 0, 1)]
+        assert all(r["parse_failure"] == 0 and r["judge_error"] == 0 for r in pair)
+        assert pair[0]["score"] == pair[1]["score"]
     # the judge was called exactly for the samples that needed it
     assert sent == sum(r["judge_requests"] for r in results) == 8
 
@@ -186,11 +187,12 @@ def test_judge_preflight_from_every_reward_worker(model_dir, judge_server, ray_c
     dead = reward_config(
         model_dir, {"judge_base_url": dead_url, "judge_model": "m", "judge_backoff_base_s": 0.05}, num_workers=1
     )
-    t0 = time.monotonic()
     match = rf"reward worker 0 of 1 .*{dead_url}/chat/completions did not answer"
-    with reward_loop(dead) as manager, pytest.raises(JudgePreflightError, match=match):
-        judge_preflight(manager)
-    assert time.monotonic() - t0 < 60
+    with reward_loop(dead) as manager:
+        t0 = time.monotonic()  # the preflight alone: starting verl's workers on a busy machine is not its cost
+        with pytest.raises(JudgePreflightError, match=match):
+            judge_preflight(manager)
+        assert time.monotonic() - t0 < 60
     rpt = reward_config(model_dir, num_workers=1, manager="rpt")  # other managers have no judge to probe
     with reward_loop(rpt) as manager:
         assert judge_preflight(manager) == []

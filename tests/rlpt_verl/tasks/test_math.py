@@ -144,3 +144,11 @@ def test_nothing_held_out_writes_no_val_file_and_doctor_says_what_to_do(tmp_path
     assert d.returncode == 1
     assert f"{out}/val.parquet does not exist: the data was converted with --val-fraction 0" in d.stderr
     assert "data files not found" not in d.stderr
+
+
+def test_final_answer_keeps_the_boxes_of_one_answer_together():
+    from rlpt_verl.tasks.math import final_answer
+
+    assert final_answer("The roots are \\(\\boxed{1}\\) and \\(\\boxed{-2}\\).", solution=True) == "1, -2"
+    assert final_answer("\\boxed{1}\\boxed{2}", solution=True) == "1, 2"
+    assert final_answer("We try \\boxed{4}; that fails, so the answer is \\boxed{3}.", solution=True) == "3"

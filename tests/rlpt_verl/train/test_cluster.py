@@ -38,9 +38,10 @@ print("RESULT " + json.dumps({"url": cfg.reward.reward_kwargs.judge_base_url, "f
 """
 
 
-@pytest.mark.skip(
-    reason="failed from a fresh clone in the last run (cause not yet found; see the issue note); "
-    "the e2e rlpt run covers it"
+@pytest.mark.skipif(
+    os.environ.get("RLPT_TEST_TWO_NODES") != "1",
+    reason="on a busy 2-core machine Ray may cancel a worker before it runs (ActorDiedError); set "
+    "RLPT_TEST_TWO_NODES=1 to run it; the e2e rlpt run proves the same two-node path in CI",
 )
 def test_settings_and_key_reach_reward_workers_on_both_nodes(model_dir, judge_server, tmp_path):
     key = "sk-" + secrets.token_hex(12)
