@@ -156,14 +156,17 @@ def load_benchmark(path: str, cfg: EvalConfig) -> dict:
         if item.id in seen:
             skipped["duplicate_id"] += 1
             continue
-        seen.add(item.id)
-        used[json.dumps(info, sort_keys=True)] += 1
-        items.append(item)
         responses = record.get("responses", record.get("response"))
         if isinstance(responses, str):
             responses = [responses]
         if responses is not None and hasattr(responses, "__len__") and not isinstance(responses, dict):
+            if not len(responses):  # an empty list scores nothing: counted, never averaged in as 0 of 0
+                skipped["no_responses"] += 1
+                continue
             given[item.id] = [str(r) for r in responses]
+        seen.add(item.id)
+        used[json.dumps(info, sort_keys=True)] += 1
+        items.append(item)
     skipped.update({f"read:{k}": v for k, v in reader.stats.dropped.items()})
     if not items:
         raise UserError(

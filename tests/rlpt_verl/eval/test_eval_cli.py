@@ -295,3 +295,16 @@ def test_gpqa_order_kor_categories_outcomes_and_coverage_are_reported(tmp_path):
     aime = rep["aime"]  # item b has 2 samples: pass@4 is over item a alone, and says so
     assert aime["metrics"]["pass@4"] == 1.0 and aime["metrics"]["coverage"] == {"pass@4": 0.5}
     assert aime["graders"]["math"]["checker"].startswith("math-verify ")
+
+
+def test_an_item_with_no_responses_is_counted_not_divided_by(tmp_path):
+    records = [{"id": "x", "problem": "P", "answer": "1", "responses": []},
+               {"id": "y", "problem": "Q", "answer": "2", "responses": ["\\boxed{2}"]}]  # fmt: skip
+    bench = write_jsonl(tmp_path / "b.jsonl", records)
+    r = rlpt_eval(bench, "-o", tmp_path / "o", "--n", 1, "--k", "1")
+    assert r.returncode == 0, r.stderr
+    rep = json.load(open(tmp_path / "o" / "eval_report.json"))["benchmarks"]["b"]
+    assert rep["items"] == 1 and rep["skipped"] == {"no_responses": 1} and rep["metrics"]["pass@1"] == 1.0
+    only_empty = write_jsonl(tmp_path / "e.jsonl", [{"id": "x", "problem": "P", "answer": "1", "responses": []}])
+    r = rlpt_eval(only_empty, "-o", tmp_path / "o2", "--n", 1, "--k", "1")
+    assert r.returncode == 2 and "no usable item" in r.stderr and "no_responses" in r.stderr
