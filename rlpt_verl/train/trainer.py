@@ -184,12 +184,20 @@ def _find(state, key: str):
     return False, None
 
 
+def _has_epoch_state(obj) -> bool:
+    if isinstance(obj, dict):
+        return {"epoch", "yielded"} <= set(obj) or any(_has_epoch_state(v) for v in obj.values())
+    return False
+
+
 def check_resumable(state: dict) -> None:
     """Refuse a dataloader state that :class:`EpochSampler` cannot continue: written by verl's own sampler
     (sequential: no sampler state, so torchdata would silently restart at row 0; random: another order) or by
     an rlpt-verl from before the epoch sampler. A fresh state (nothing read yet) is fine.
 
     >>> check_resumable({"_sampler_iter_state": {"epoch": 1, "yielded": 4}, "_sampler_iter_yielded": 1})
+    >>> nested = {"sampler_iter_state": {"epoch": 0, "yielded": 20}, "samples_yielded": 20}
+    >>> check_resumable({"_sampler_iter_state": nested, "_sampler_iter_yielded": 2})
     >>> check_resumable({"_sampler_iter_state": None, "_sampler_iter_yielded": 3})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
@@ -199,7 +207,7 @@ def check_resumable(state: dict) -> None:
     if not found:
         return
     _, yielded = _find(state, "_sampler_iter_yielded")
-    if isinstance(sampler_state, dict) and {"epoch", "yielded"} <= set(sampler_state):
+    if _has_epoch_state(sampler_state):  # torchdata nests it under its batch sampler's "sampler_iter_state"
         return
     if not yielded:  # nothing read yet: nothing to resume
         return

@@ -193,3 +193,14 @@ def test_a_data_pt_from_verls_own_sampler_is_refused_not_restarted(built, tokeni
         ours.load_state_dict(mid_epoch)
     ours.load_state_dict(fresh_state)
     assert len(list(ours)) == len(verl_loader)
+
+    # our own loader's state, as the trainer saves it mid-epoch, resumes in a fresh one at the next batch
+    it = iter(ours)
+    head = [next(it), next(it)]
+    _, _, again2 = make_loader(built, tokenizer_dir, 10, msr_lambda=0.25, seed=3)
+    resumed = epoch_dataloader(again2)
+    resumed.load_state_dict(ours.state_dict())
+    keys = lambda bs: [[(e["task"], e["index"]) for e in b["extra_info"]] for b in bs]  # noqa: E731
+    reference = epoch_dataloader(make_loader(built, tokenizer_dir, 10, msr_lambda=0.25, seed=3)[2])
+    list(reference)  # epoch 0, as `ours` read it above
+    assert keys(head + list(resumed)) == keys(list(reference))  # epoch 1, resumed after its second batch
