@@ -1,4 +1,4 @@
-"""Multiple-choice answer extraction (MMLU, MMLU-Pro, GPQA, SuperGPQA, KOR-Bench counterfactuals). Pure logic.
+"""Multiple-choice answer extraction (MMLU, MMLU-Pro, GPQA, SuperGPQA). Pure logic.
 
 Common extractors take the first capital letter, so "A is wrong, so the answer is D" scores A and a lone
 article scores A. Rule set ``MC_RULES`` (named with its version in ``eval_report.json``):

@@ -297,7 +297,12 @@ def _kor_item(record: dict, item_id: str, fields: Fields, source: dict):
         return None, "kor_rule_not_found"
     question = f"### Rule:\n{rule.strip()}\n\n### Question:\n{record['question'].strip()}"
     used = {"question": "rule_content + question", "answer": "answer", "choices": None, "schema": "korbench"}
-    return Item(f"{category}:{item_id}", "kor", question, answer.strip(), category=category), used
+    grading = {"rule_id": str(record["rule_id"]), "idx": str(record.get("idx", ""))}
+    if isinstance(record.get("real_life_answer"), str):  # counterfactual: the answer without the rule
+        grading["real_life_answer"] = record["real_life_answer"]
+    item = Item(f"{category}:{item_id}", "kor", question, answer.strip(), category=category,
+                grading=tuple(sorted(grading.items())))  # fmt: skip
+    return item, used
 
 
 def _rpt_item(record: dict, item_id: str):

@@ -358,8 +358,12 @@ def _score(benches, responses, cfg: EvalConfig, quiet: bool) -> dict[tuple[str, 
                     verdict = "unparsed" if score.prediction is None else ("correct" if score.score >= 1.0 else "wrong")
                     verdicts[key][i] = {"verdict": verdict}
                 elif item.kind == "kor":
-                    verdict, job = kor_grade(text, item.answer)
+                    g = dict(item.grading)
+                    how = (item.category, g.get("rule_id", ""), g.get("idx", ""))
+                    verdict, job = kor_grade(text, item.answer, *how)
                     verdicts[key][i] = {"verdict": verdict}
+                    if "real_life_answer" in g:  # the authors also report replies that ignore the new rule
+                        verdicts[key][i]["real_life"] = kor_grade(text, g["real_life_answer"], *how)[0] == "correct"
                     if job is not None:
                         math_jobs.append(((key, i), *job))
                 else:
@@ -368,7 +372,7 @@ def _score(benches, responses, cfg: EvalConfig, quiet: bool) -> dict[tuple[str, 
         bar = _progress(len(math_jobs), "verify", quiet)
         try:
             for (key, i), verdict in check_math(math_jobs, cfg.verify_workers, cfg.verify_timeout):
-                verdicts[key][i] = {"verdict": verdict}
+                verdicts[key][i] = {**verdicts[key][i], "verdict": verdict}
                 bar.update(1)
         finally:
             bar.close()
@@ -433,9 +437,11 @@ def _report(cfg, benches, responses, verdicts, server, counts, baseline) -> dict
         tally = Counter()
         ambiguous = 0
         by_category: dict[str, list[tuple[int, int]]] = {}
+        real_life: Counter = Counter()
         for item in b["items"]:
             v = [d["verdict"] for d in verdicts[(b["name"], item.id)]]
             ambiguous += sum(bool(d.get("ambiguous")) for d in verdicts[(b["name"], item.id)])
+            real_life[item.category] += sum(bool(d.get("real_life")) for d in verdicts[(b["name"], item.id)])
             tally.update(v)
             per_item.append((len(v), v.count("correct")))
             if item.category:
@@ -469,6 +475,7 @@ def _report(cfg, benches, responses, verdicts, server, counts, baseline) -> dict
         if by_category:
             report["benchmarks"][b["name"]]["categories"] = {
                 c: {"items": len(p), **bench_metrics([x for x in p if x[0]], cfg.k)}
+                | ({"real_life_answers": real_life[c]} if real_life[c] else {})
                 for c, p in sorted(by_category.items())
                 if any(x[0] for x in p)
             }

@@ -276,21 +276,27 @@ def test_gpqa_order_kor_categories_outcomes_and_coverage_are_reported(tmp_path):
 
     kor = tmp_path / "data"
     for category, answer, rs in [("operation", "[[4or-12]]", ["so [[-12 or 4]]", "[[4]]"]),
-                                 ("cipher", "[[LOVE]]", ["[[HATE]]", "no brackets"])]:  # fmt: skip
+                                 ("cipher", "[[LOVE]]", ["[[HATE]]", "no brackets"]),
+                                 ("counterfactual", "[[A]]", ["[[B]]", "[[A]]"])]:  # fmt: skip
         os.makedirs(kor / category)
         write_jsonl(kor / category / "rule.jsonl", [{"idx": "1", "rule_content": f"the {category} rule"}])
-        write_jsonl(kor / category / "sample.jsonl",
-                    [{"idx": "1", "question": "Q?", "answer": answer, "rule_id": "1", "responses": rs}])  # fmt: skip
+        record = {"idx": "1", "question": "Q?", "answer": answer, "rule_id": "1", "responses": rs}
+        write_jsonl(
+            kor / category / "sample.jsonl", [record | ({"real_life_answer": "[[B]]"} if answer == "[[A]]" else {})]
+        )
     maths = write_jsonl(tmp_path / "aime.jsonl", [
         {"id": "a", "problem": "P", "answer": "3", "responses": ["\\boxed{3}"] * 4},
         {"id": "b", "problem": "Q", "answer": "5", "responses": ["\\boxed{4}", "\\boxed{5}"]}])  # fmt: skip
-    r = rlpt_eval(kor / "operation" / "sample.jsonl", kor / "cipher" / "sample.jsonl", maths, "-o", tmp_path / "k",
-                  "--n", 4, "--k", "1,4")  # fmt: skip
+    kor_files = [kor / c / "sample.jsonl" for c in ("operation", "cipher", "counterfactual")]
+    r = rlpt_eval(*kor_files, maths, "-o", tmp_path / "k", "--n", 4, "--k", "1,4")
     assert r.returncode == 0, r.stderr
     rep = json.load(open(tmp_path / "k" / "eval_report.json"))["benchmarks"]
     cats = rep["korbench"]["categories"]
     assert cats["operation"]["pass@1"] == 0.5 and cats["cipher"]["pass@1"] == 0.0
-    assert rep["korbench"]["metrics"]["pass@1"] == 0.25 and rep["korbench"]["outcomes"]["no_answer"] == 1
+    assert cats["counterfactual"]["pass@1"] == 0.5 and cats["counterfactual"]["real_life_answers"] == 1
+    assert (
+        rep["korbench"]["metrics"]["pass@1"] == pytest.approx(1 / 3) and rep["korbench"]["outcomes"]["no_answer"] == 1
+    )
     assert rep["korbench"]["graders"]["korbench"]["extractor"].startswith("rlpt-kor-")
     aime = rep["aime"]  # item b has 2 samples: pass@4 is over item a alone, and says so
     assert aime["metrics"]["pass@4"] == 1.0 and aime["metrics"]["coverage"] == {"pass@4": 0.5}
