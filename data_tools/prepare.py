@@ -236,6 +236,7 @@ def split_inputs(cfg: PrepareConfig, layout: Layout, quiet: bool) -> dict:
         "skipped_at_read": dict(sorted(reader.stats.dropped.items())),
         "files_skipped": dict(sorted(reader.files_skipped.items())),
         "files_skipped_examples": dict(sorted(reader.files_skipped_examples.items())),
+        "dataset_splits": reader.dataset_splits,
         "length_hist": _hist(lengths),
     }
     _write_json(layout.split_done, info)

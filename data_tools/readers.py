@@ -106,6 +106,36 @@ class ReaderConfig:
     text_field: str = "text"
     id_field: str | None = None
     max_doc_chars: int = 1_000_000  # larger documents are skipped as "too_large"
+    split: str | None = None  # of a `datasets` folder with several splits; None: see choose_split
+    prefer: tuple[str, ...] = ("train",)  # the split read when none is named and there are several
+
+
+SPLIT_RULE = "--split if given; else the folder's only split; else the first of {prefer} present; else refused"
+
+
+def choose_split(available: list[str], wanted: str | None, prefer: tuple[str, ...], path: str) -> str:
+    """The one split of a saved ``DatasetDict`` to read (never several: a benchmark's test split must not
+    become training data, nor test and validation one score).
+
+    >>> choose_split(["test", "train"], None, ("train",), "d"), choose_split(["test"], None, ("train",), "d")
+    ('train', 'test')
+    >>> choose_split(["test", "validation"], None, ("train",), "d")
+    Traceback (most recent call last):
+    ...
+    rlpt_verl.errors.UserError: d holds the splits test, validation: choose one with --split (none is named train)
+    """
+    if wanted is not None:
+        if wanted not in available:
+            raise UserError(f"{path} has no split {wanted!r} (splits: {', '.join(available)}); fix --split")
+        return wanted
+    if len(available) == 1:
+        return available[0]
+    for name in prefer:
+        if name in available:
+            return name
+    raise UserError(
+        f"{path} holds the splits {', '.join(available)}: choose one with --split (none is named {'/'.join(prefer)})"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,9 +149,12 @@ class CorpusOptions:
     text_field: str = opt(ReaderConfig.text_field, "record field (or column) holding the text")
     id_field: str | None = opt(ReaderConfig.id_field, "record field holding a document id; none: `file:line`")
     max_doc_chars: int = opt(ReaderConfig.max_doc_chars, "larger documents are skipped and counted")
+    split: str | None = opt(
+        None, "split of a `datasets` folder saved with several (DatasetDict); one is read", shown_default="train"
+    )
 
     def reader_config(self) -> ReaderConfig:
-        return ReaderConfig(self.text_field, self.id_field, self.max_doc_chars)
+        return ReaderConfig(self.text_field, self.id_field, self.max_doc_chars, self.split)
 
 
 def _is_hf_dataset_dir(path: str) -> bool:
@@ -191,6 +224,7 @@ class CorpusReader:
         self._skips = FileSkips()
         self.files_skipped: Counter = self._skips.counts
         self.files_skipped_examples: dict[str, list[str]] = self._skips.examples
+        self.dataset_splits: dict[str, str] = {}  # datasets folder -> "split (of a, b)" read from it
         self.inputs = discover(paths, self._skips)
         if not self.inputs:
             raise UserError(f"no readable input files under: {', '.join(paths)}")
@@ -345,11 +379,13 @@ class CorpusReader:
         import datasets
 
         loaded = datasets.load_from_disk(path)
-        splits = (
-            [(name, loaded[name]) for name in sorted(loaded.keys())]
-            if isinstance(loaded, datasets.DatasetDict)
-            else [("", loaded)]
-        )
+        if isinstance(loaded, datasets.DatasetDict):
+            names = sorted(loaded.keys())
+            name = choose_split(names, self.config.split, self.config.prefer, path)
+            self.dataset_splits[path] = f"{name} (of {', '.join(names)})"
+            splits = [(name, loaded[name])]
+        else:
+            splits = [("", loaded)]
         for split, ds in splits:
             columns = self._columns(list(ds.column_names), path)
             prefix = f"{path}/{split}" if split else path

@@ -34,6 +34,7 @@ def build_report(cfg, split: dict, clean: list[dict], clusters: dict, final: lis
         "records_skipped_at_read": split["skipped_at_read"],
         "files_skipped": split["files_skipped"],
         "files_skipped_examples": split.get("files_skipped_examples", {}),
+        "dataset_splits": split.get("dataset_splits", {}),
         "documents_in": documents,
         "documents_kept": kept,
         "documents_dropped": sum(drops.values()),
@@ -78,6 +79,8 @@ def format_summary(report: dict, output: str) -> str:
     if report["files_skipped"]:
         named = {k: report.get("files_skipped_examples", {}).get(k, []) for k in report["files_skipped"]}
         lines.append(f"files not read: {report['files_skipped']} e.g. {named}")
+    if report.get("dataset_splits"):
+        lines.append("datasets splits read: " + "; ".join(f"{p}: {s}" for p, s in report["dataset_splits"].items()))
     if report["decontamination_hits"]:
         lines.append(f"contaminated documents dropped per benchmark: {report['decontamination_hits']}")
     if report.get("work_removed"):

@@ -253,6 +253,7 @@ def _add_sft_data(sub) -> None:
 
 
 def _cmd_sft_data(args) -> int:
+    from rlpt_verl.tasks.common import splits_lines
     from rlpt_verl.tasks.sft import SFTDataConfig, run_sft_data
 
     r = run_sft_data(from_args(SFTDataConfig, args))
@@ -261,6 +262,8 @@ def _cmd_sft_data(args) -> int:
         f"formats: {r['formats']}; skipped: {sum(r['skipped'].values()) + sum(r['skipped_at_read'].values())} "
         f"{ {**r['skipped'], **r['skipped_at_read']} }"
     )
+    for line in splits_lines(r["dataset_splits"]):
+        print(line)
     print(f"wrote train.parquet, val.parquet and sft_report.json to {args.output}")
     return 0
 
@@ -279,10 +282,13 @@ def _add_math_data(sub) -> None:
 
 
 def _cmd_math_data(args) -> int:
+    from rlpt_verl.tasks.common import splits_lines
     from rlpt_verl.tasks.math import MathDataConfig, run_math_data
 
     r = run_math_data(from_args(MathDataConfig, args))
     print(f"records read: {r['records_read']}; rows: {r['rows']}; skipped: {r['skipped']} {r['skipped_at_read']}")
+    for line in splits_lines(r["dataset_splits"]):
+        print(line)
     print(f"wrote {', '.join(r['files'].values())} and math_report.json to {args.output}")
     if not r["rows"]["val"]:
         print(
@@ -328,6 +334,7 @@ def _cmd_eval(args) -> int:
         print(
             f"{name}: {b['items']} items x n={b['n']}: {metrics}; unparsed {100 * b['unparsed_rate']:.1f}%, "
             f"errors {b['errors']}{extra}; fields {b['fields'][0]}"
+            + (f"; datasets split {b['dataset_split']} (--split picks another)" if b.get("dataset_split") else "")
             + (f"; skipped {b['skipped']}" if b["skipped"] else "")
         )
     print(f"wrote eval_report.json, eval_table.md, verdicts.jsonl and passk_*.svg to {cfg.output}")

@@ -79,6 +79,9 @@ class EvalConfig:
     baseline: str | None = opt(None, "folder of another `rlpt eval` run to compare with (table column, dashed curve)")
     verify_workers: int = opt(2, "Math-Verify worker processes")
     verify_timeout: float = opt(30.0, "seconds one Math-Verify check may take (then `timeout`, its worker replaced)")
+    split: str | None = opt(
+        None, "split of a `datasets` folder saved with several; one is read, never merged", shown_default="test"
+    )
 
     def validate(self) -> None:
         checks = [
@@ -142,7 +145,7 @@ def load_benchmark(path: str, cfg: EvalConfig) -> dict:
     if not os.path.exists(path):
         raise UserError(f"benchmark {path} does not exist")
     fields = Fields(cfg.question_field, cfg.answer_field, cfg.choices_field)
-    reader = RecordReader([path], ReaderConfig())
+    reader = RecordReader([path], ReaderConfig(split=cfg.split, prefer=("test",)))
     items: list[Item] = []
     given: dict[str, list[str]] = {}
     skipped, used = Counter(), Counter()
@@ -184,6 +187,7 @@ def load_benchmark(path: str, cfg: EvalConfig) -> dict:
         "given": given,
         "skipped": dict(skipped),
         "fields": [json.loads(k) | {"items": v} for k, v in used.most_common()],
+        "dataset_split": next(iter(reader.dataset_splits.values()), None),
     }
 
 
@@ -471,6 +475,7 @@ def _report(cfg, benches, responses, verdicts, server, counts, baseline) -> dict
             "fields": b["fields"],
             "skipped": b["skipped"],
             "curve": curve,
+            **({"dataset_split": b["dataset_split"]} if b.get("dataset_split") else {}),
         }
         if by_category:
             report["benchmarks"][b["name"]]["categories"] = {

@@ -97,6 +97,7 @@ class MathDataConfig:
     answer_field: str | None = opt(None, "field holding the answer; none: answer/final_answer/solution/response")
     val_fraction: float = opt(0.05, "share of questions held out by a seeded hash")
     seed: int = opt(0, "seed of the held-out hash")
+    split: str | None = opt(None, "split of a `datasets` folder saved with several; one is read", shown_default="train")
 
 
 def run_math_data(cfg: MathDataConfig) -> dict:
@@ -115,7 +116,7 @@ def _math_data(cfg: MathDataConfig, output: str) -> dict:
 
     if not 0 <= val_fraction < 1:
         raise UserError("--val-fraction must be in [0, 1)")
-    reader = RecordReader(list(inputs), ReaderConfig())
+    reader = RecordReader(list(inputs), ReaderConfig(split=cfg.split))
     rows = {"train": [], "val": []}
     skipped = Counter()
     for _, record in reader:
@@ -149,6 +150,7 @@ def _math_data(cfg: MathDataConfig, output: str) -> dict:
         "rows": {k: len(v) for k, v in rows.items()},
         "files": {k: f"{k}.parquet" for k, v in rows.items() if v},
         "data_source": DATA_SOURCE,
+        "dataset_splits": reader.dataset_splits,
     }
     write_json_atomic(os.path.join(output, MATH_REPORT), report, sort_keys=True)
     return report

@@ -33,6 +33,7 @@ from rlpt_verl.tasks.common import (
     row_schema,
     select_validation,
     skipped_line,
+    splits_lines,
     windows,
     wrote_line,
 )
@@ -418,6 +419,7 @@ def _build(cfg: BuildConfig, out: str, quiet: bool) -> dict:
         },
         "files_skipped": dict(sorted(reader.files_skipped.items())),
         "files_skipped_examples": dict(sorted(reader.files_skipped_examples.items())),
+        "dataset_splits": reader.dataset_splits,
         "segments": segments,
         "samples": {f"{s}_{t}": writers[(s, t)].count for s in ("train", "val") for t in TASKS},
         "samples_dropped": dict(sorted(sample_drops.items())),
@@ -437,6 +439,7 @@ def format_summary(report: dict, output: str) -> str:
     lines = [
         f"documents read: {d['read']}, used: {d['used']} {d['used_per_split']}",
         skipped_line(d, report["files_skipped"], report.get("files_skipped_examples")),
+        *splits_lines(report.get("dataset_splits")),
         f"segments: {report['segments']}",
         "samples: "
         + ", ".join(f"{k}={v}" for k, v in s.items())

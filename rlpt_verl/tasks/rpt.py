@@ -38,6 +38,7 @@ from rlpt_verl.tasks.common import (
     row_schema,
     select_validation,
     skipped_line,
+    splits_lines,
     wrote_line,
 )
 from rlpt_verl.tasks.prompt_meter import PromptMeter, load_tokenizer
@@ -415,6 +416,7 @@ def _build_rpt(cfg: RPTBuildConfig, out: str, quiet: bool, scorer) -> dict:
         },
         "files_skipped": dict(sorted(reader.files_skipped.items())),
         "files_skipped_examples": dict(sorted(reader.files_skipped_examples.items())),
+        "dataset_splits": reader.dataset_splits,
         "proxy_tokens_scored": tokens_scored,
         "positions": {
             "scored": positions_scored,
@@ -438,6 +440,7 @@ def format_summary(report: dict, output: str) -> str:
         [
             f"documents read: {d['read']}, used: {d['used_per_split']}",
             skipped_line(d, report["files_skipped"], report.get("files_skipped_examples")),
+            *splits_lines(report.get("dataset_splits")),
             f"proxy tokens scored: {report['proxy_tokens_scored']} in {report.get('_seconds', 0):.1f}s",
             f"positions scored: {pos['scored']}, above threshold: {pos['above_threshold']}, dropped: {pos['dropped']}",
             "samples: " + ", ".join(f"{k}={v}" for k, v in report["samples"].items()),

@@ -101,6 +101,7 @@ class SFTDataConfig:
     response_field: str | None = opt(None, "field holding the assistant response (with --prompt-field)")
     val_fraction: float = opt(0.01, "share of conversations held out by a seeded hash")
     seed: int = opt(0, "seed of the held-out hash")
+    split: str | None = opt(None, "split of a `datasets` folder saved with several; one is read", shown_default="train")
 
 
 def run_sft_data(cfg: SFTDataConfig) -> dict:
@@ -120,7 +121,7 @@ def _sft_data(cfg: SFTDataConfig, output: str) -> dict:
         raise UserError("--val-fraction must be in [0, 1)")
     if bool(prompt_field) != bool(response_field):
         raise UserError("--prompt-field and --response-field go together")
-    reader = RecordReader(list(inputs), ReaderConfig())
+    reader = RecordReader(list(inputs), ReaderConfig(split=cfg.split))
     schema = pa.schema([("messages", pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())])))])
     writers = {s: PoolWriter(os.path.join(output, f"{s}.parquet"), schema) for s in ("train", "val")}
     counts, formats, skipped = Counter(), Counter(), Counter()
@@ -150,6 +151,7 @@ def _sft_data(cfg: SFTDataConfig, output: str) -> dict:
         "formats": dict(sorted(formats.items())),
         "rows": {"train": counts["train"], "val": counts["val"]},
         "files": {"train": "train.parquet", "val": "val.parquet"},
+        "dataset_splits": reader.dataset_splits,
     }
     write_json_atomic(os.path.join(output, SFT_REPORT), report, sort_keys=True)
     return report

@@ -142,3 +142,27 @@ def test_missing_column_names_the_columns(tmp_path):
     pq.write_table(pa.table({"body": ["x"]}), tmp_path / "a.parquet")
     with pytest.raises(UserError, match=r"no column 'text' \(columns: body\).*--text-field"):
         list(CorpusReader([str(tmp_path / "a.parquet")]))
+
+
+def test_a_datasetdict_folder_gives_one_split_never_all(tmp_path):
+    """A `save_to_disk` DatasetDict (train + test): the corpus reads train only and names it; --split picks
+    another; several splits without a train one are refused in one line naming --split."""
+    import datasets
+
+    dd = datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_dict({"text": [TEXTS[0]]}),
+            "test": datasets.Dataset.from_dict({"text": [TEXTS[1]]}),
+        }
+    )
+    dd.save_to_disk(str(tmp_path / "hf"))
+    reader = CorpusReader([str(tmp_path / "hf")])
+    assert [d.text for d in reader] == [TEXTS[0]]
+    assert reader.dataset_splits == {str(tmp_path / "hf"): "train (of test, train)"}
+    picked = CorpusReader([str(tmp_path / "hf")], ReaderConfig(split="test"))
+    assert [d.text for d in picked] == [TEXTS[1]]
+    with pytest.raises(UserError, match="has no split 'dev'.*fix --split"):
+        list(CorpusReader([str(tmp_path / "hf")], ReaderConfig(split="dev")))
+    datasets.DatasetDict({k: dd["train"] for k in ("test", "validation")}).save_to_disk(str(tmp_path / "bench"))
+    with pytest.raises(UserError, match="holds the splits test, validation: choose one with --split"):
+        list(CorpusReader([str(tmp_path / "bench")]))
