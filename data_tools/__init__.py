@@ -8,6 +8,6 @@ Ray tasks. The stages are functions called by the phases, not datatrove-style pi
 """
 
 from .document import Document, StepStats
-from .readers import CorpusReader, ReaderConfig, RecordReader
+from .readers import CorpusReader, ReaderConfig, RecordReader, splits_lines
 
-__all__ = ["Document", "StepStats", "CorpusReader", "ReaderConfig", "RecordReader"]
+__all__ = ["Document", "StepStats", "CorpusReader", "ReaderConfig", "RecordReader", "splits_lines"]

@@ -110,9 +110,6 @@ class ReaderConfig:
     prefer: tuple[str, ...] = ("train",)  # the split read when none is named and there are several
 
 
-SPLIT_RULE = "--split if given; else the folder's only split; else the first of {prefer} present; else refused"
-
-
 def choose_split(available: list[str], wanted: str | None, prefer: tuple[str, ...], path: str) -> str:
     """The one split of a saved ``DatasetDict`` to read (never several: a benchmark's test split must not
     become training data, nor test and validation one score).
@@ -136,6 +133,17 @@ def choose_split(available: list[str], wanted: str | None, prefer: tuple[str, ..
     raise UserError(
         f"{path} holds the splits {', '.join(available)}: choose one with --split (none is named {'/'.join(prefer)})"
     )
+
+
+def splits_lines(splits: dict | None) -> list[str]:
+    """The summary line naming the split read from each `datasets` folder that held several (none: no line).
+
+    >>> splits_lines({"/d/mmlu": "train (of test, train)"}), splits_lines({})
+    (['datasets splits read: /d/mmlu: train (of test, train); --split picks another'], [])
+    """
+    if not splits:
+        return []
+    return ["datasets splits read: " + "; ".join(f"{p}: {s}" for p, s in splits.items()) + "; --split picks another"]
 
 
 @dataclass(frozen=True, kw_only=True)

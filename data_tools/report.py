@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 from collections import Counter
 
+from .readers import splits_lines
+
 STAGES = ("normalize", "filter", "language", "dedup", "decontaminate", "quality")  # in pipeline order
 
 
@@ -79,8 +81,7 @@ def format_summary(report: dict, output: str) -> str:
     if report["files_skipped"]:
         named = {k: report.get("files_skipped_examples", {}).get(k, []) for k in report["files_skipped"]}
         lines.append(f"files not read: {report['files_skipped']} e.g. {named}")
-    if report.get("dataset_splits"):
-        lines.append("datasets splits read: " + "; ".join(f"{p}: {s}" for p, s in report["dataset_splits"].items()))
+    lines += splits_lines(report.get("dataset_splits"))
     if report["decontamination_hits"]:
         lines.append(f"contaminated documents dropped per benchmark: {report['decontamination_hits']}")
     if report.get("work_removed"):

@@ -253,7 +253,7 @@ def _add_sft_data(sub) -> None:
 
 
 def _cmd_sft_data(args) -> int:
-    from rlpt_verl.tasks.common import splits_lines
+    from rlpt_verl.data_tools import splits_lines
     from rlpt_verl.tasks.sft import SFTDataConfig, run_sft_data
 
     r = run_sft_data(from_args(SFTDataConfig, args))
@@ -282,7 +282,7 @@ def _add_math_data(sub) -> None:
 
 
 def _cmd_math_data(args) -> int:
-    from rlpt_verl.tasks.common import splits_lines
+    from rlpt_verl.data_tools import splits_lines
     from rlpt_verl.tasks.math import MathDataConfig, run_math_data
 
     r = run_math_data(from_args(MathDataConfig, args))

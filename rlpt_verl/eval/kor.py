@@ -25,6 +25,8 @@ import ast
 import operator
 import re
 
+from rlpt_verl.eval.math_check import after_reasoning
+
 __all__ = ["kor_answer", "kor_grade", "KOR_RULES"]
 
 KOR_RULES = "rlpt-kor-2: the KOR-Bench authors' eval_utils rules per category (first [[...]] of the reply)"
@@ -32,11 +34,6 @@ KOR_RULES = "rlpt-kor-2: the KOR-Bench authors' eval_utils rules per category (f
 _SYMBOLIC = {18, 73, 74, 77, 94, 115, 116, 117, 121, 122, 123, 125, 131, 132, 134, 135, 136, 141, 143, 149,
              145, 146, 147, 151, 152, 153, 154, 155, 156, 160, 161, 162, 164, 165, 166, 170, 206, 209, 211,
              212, 213, 214, 215, 217, 218}  # fmt: skip
-_THINK = re.compile(r"^.*</think>", re.S | re.I)
-
-
-def _drop_reasoning(text: str) -> str:
-    return _THINK.sub("", text) if "</think>" in text.lower() else text
 
 
 def kor_answer(response: str) -> str | None:
@@ -45,7 +42,7 @@ def kor_answer(response: str) -> str | None:
     >>> kor_answer("first [[ 24 ]], then [[3]]"), kor_answer("<think>[[3]]</think> no brackets")
     ('24', None)
     """
-    text = _drop_reasoning(response)
+    text = after_reasoning(response)
     found = (
         re.findall(r"\[\[\s*(.*?)\s*\]\]", text, re.S)
         or re.findall(r"\$\\boxed\{(.*?)\}\$", text, re.S)
@@ -55,7 +52,7 @@ def kor_answer(response: str) -> str | None:
 
 
 def _inner(text: str) -> str | None:
-    m = re.search(r"\[\[(.*?)\]\]", _drop_reasoning(text), re.S)
+    m = re.search(r"\[\[(.*?)\]\]", after_reasoning(text), re.S)
     return m.group(1) if m else None
 
 

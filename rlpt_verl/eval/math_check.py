@@ -16,7 +16,7 @@ from multiprocessing.connection import wait
 
 from rlpt_verl.boxes import FINAL_BOX_RULE, final_boxed
 
-__all__ = ["check_math", "MathVerdict", "verify_one", "answer_text", "MATH_VERIFY_SETTINGS"]
+__all__ = ["check_math", "MathVerdict", "verify_one", "answer_text", "after_reasoning", "MATH_VERIFY_SETTINGS"]
 
 MathVerdict = str  # "correct" | "wrong" | "no_answer" | "error" | "timeout"
 
@@ -30,6 +30,15 @@ MATH_VERIFY_SETTINGS = {
 _THINK = re.compile(r"^.*</think>", re.S | re.I)
 
 
+def after_reasoning(text: str) -> str:
+    """``text`` after its last ``</think>`` (all of it when there is none): drafts in the reasoning never count.
+
+    >>> after_reasoning("<think>a</think> b </think> c"), after_reasoning("no tags")
+    (' c', 'no tags')
+    """
+    return _THINK.sub("", text)
+
+
 def answer_text(response: str, unit: str | None = None) -> str | None:
     r"""What Math-Verify is given for ``response``: the text after the reasoning, reduced to its final boxes
     when it has any (``FINAL_BOX_RULE``), the item's unit removed; None when nothing follows ``</think>``.
@@ -39,7 +48,7 @@ def answer_text(response: str, unit: str | None = None) -> str | None:
     >>> answer_text(r"so \boxed{5 \text{ cm}}", unit="cm"), answer_text("<think>long</think> ") is None
     ('$\\boxed{5}$', True)
     """
-    text = _THINK.sub("", response) if "</think>" in response.lower() else response
+    text = after_reasoning(response)
     if not text.strip():
         return None
     boxed = final_boxed(text)

@@ -400,7 +400,7 @@ def graders(kinds: set[str]) -> dict:
     if "math" in kinds or "kor" in kinds:
         out["math"] = {"checker": f"math-verify {mv}", **MATH_VERIFY_SETTINGS}
     if "mc" in kinds:
-        out["multiple_choice"] = {"extractor": MC_RULES, "rules": "rlpt_verl.eval.choices (docs/eval.md)"}
+        out["multiple_choice"] = {"extractor": MC_RULES, "rules": "rlpt_verl.eval.choices (README, rlpt eval)"}
     if "kor" in kinds:
         out["korbench"] = {"extractor": KOR_RULES, "overall": "accuracy over all items; per category below"}
     if "rpt" in kinds:
@@ -450,9 +450,6 @@ def _report(cfg, benches, responses, verdicts, server, counts, baseline) -> dict
             per_item.append((len(v), v.count("correct")))
             if item.category:
                 by_category.setdefault(item.category, []).append(per_item[-1])
-        per_item = [p for p in per_item if p[0]]
-        if not per_item:
-            raise UserError(f"benchmark {b['name']}: no item has a response to score")
         metrics = bench_metrics(per_item, cfg.k)
         n_min = min(n for n, _ in per_item)
         curve = [sum(pass_at_k(n, c, k) for n, c in per_item) / len(per_item) for k in range(1, n_min + 1)]
@@ -479,10 +476,9 @@ def _report(cfg, benches, responses, verdicts, server, counts, baseline) -> dict
         }
         if by_category:
             report["benchmarks"][b["name"]]["categories"] = {
-                c: {"items": len(p), **bench_metrics([x for x in p if x[0]], cfg.k)}
+                c: {"items": len(p), **bench_metrics(p, cfg.k)}
                 | ({"real_life_answers": real_life[c]} if real_life[c] else {})
                 for c, p in sorted(by_category.items())
-                if any(x[0] for x in p)
             }
     if baseline is not None:
         report["baseline"] = {

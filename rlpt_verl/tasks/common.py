@@ -189,17 +189,6 @@ def skipped_line(documents: dict, files_skipped: dict, examples: dict | None = N
     return line + "; files not read: " + "; ".join(named)
 
 
-def splits_lines(splits: dict | None) -> list[str]:
-    """The summary line naming the split read from each `datasets` folder that held several (none: no line).
-
-    >>> splits_lines({"/d/mmlu": "train (of test, train)"}), splits_lines({})
-    (['datasets splits read: /d/mmlu: train (of test, train); --split picks another'], [])
-    """
-    if not splits:
-        return []
-    return ["datasets splits read: " + "; ".join(f"{p}: {s}" for p, s in splits.items()) + "; --split picks another"]
-
-
 def prompt_tokens_line(p: dict, budget: int) -> str:
     """The summary line of prompt-token percentiles against the budget they were built for."""
     return f"prompt tokens: p50={p['p50']} p90={p['p90']} p99={p['p99']} max={p['p100']} (budget {budget})"

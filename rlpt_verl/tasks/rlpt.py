@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import accumulate
 
-from rlpt_verl.data_tools import CorpusReader, Document
+from rlpt_verl.data_tools import CorpusReader, Document, splits_lines
 from rlpt_verl.data_tools.readers import CorpusOptions
 from rlpt_verl.errors import UserError
 from rlpt_verl.options import opt
@@ -33,7 +33,6 @@ from rlpt_verl.tasks.common import (
     row_schema,
     select_validation,
     skipped_line,
-    splits_lines,
     windows,
     wrote_line,
 )

@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from rlpt_verl.data_tools import CorpusReader, Document
+from rlpt_verl.data_tools import CorpusReader, Document, splits_lines
 from rlpt_verl.data_tools.readers import CorpusOptions
 from rlpt_verl.errors import UserError
 from rlpt_verl.options import opt
@@ -38,7 +38,6 @@ from rlpt_verl.tasks.common import (
     row_schema,
     select_validation,
     skipped_line,
-    splits_lines,
     wrote_line,
 )
 from rlpt_verl.tasks.prompt_meter import PromptMeter, load_tokenizer
