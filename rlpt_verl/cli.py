@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 
@@ -320,7 +321,11 @@ def _cmd_eval(args) -> int:
     r = run_eval(cfg, quiet=args.quiet)
     g = r["generation"]
     if cfg.model_url:
-        print(f"samples: {g['written']} generated, {g['resumed']} from an earlier run, {g['requests']} requests")
+        print(
+            f"samples: {g['written']} generated, {g['resumed']} from an earlier run"
+            + (f" ({g['reasked']} asked again: their item changed in the benchmark file)" if g["reasked"] else "")
+            + f", {g['requests']} requests"
+        )
     for name, b in r["benchmarks"].items():
         cover = b["metrics"].get("coverage", {})
         metrics = ", ".join(
@@ -356,6 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Retries are counted in the reports and a server that stays down ends the command in one line: the
+    # client's per-attempt warnings (useful in a Ray worker's log) would only interleave with the progress bar.
+    logging.getLogger("rlpt_verl.llm_client").addHandler(logging.NullHandler())
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:

@@ -73,6 +73,10 @@ class LLMSettings:
     down_fraction: float = 0.5
     down_min_calls: int = 16
     unparsable_fraction: float = 0.25  # share of unparsable replies in the window that stops the run
+    # A server that stops answering mid-run (frozen, not refusing) after a long run of successes would need
+    # a window's worth of slow failures before the fraction rule fires: with this set, a failure when the
+    # last reply is older than stall_s also counts as down (eval sets it to its retry budget; None: off).
+    stall_s: float | None = None
     role: str = "LLM server"  # how messages name the server: "RLPT judge", "quality rater"
     setting_prefix: str = ""  # how messages name the settings: "judge_", "--quality-"
 
@@ -103,6 +107,8 @@ class LLMSettings:
             problems.append(f"{p}retry_budget_s must be > 0, got {self.retry_budget_s!r}")
         if self.max_retries < 0:
             problems.append(f"{p}max_retries must be >= 0, got {self.max_retries}")
+        if self.stall_s is not None and not self.stall_s > 0:
+            problems.append(f"{p}stall_s must be > 0 (or unset), got {self.stall_s!r}")
         for name in ("down_fraction", "unparsable_fraction"):
             if not 0 < getattr(self, name) <= 1:
                 problems.append(f"{p}{name} must be in (0, 1], got {getattr(self, name)}")
@@ -293,6 +299,7 @@ class LLMClient:
         self._outcomes: deque[str] = deque(maxlen=settings.down_window)  # "ok" or a failure kind
         self._last_error = ""
         self._last_reply = ""
+        self._last_ok: float | None = None  # when a call last succeeded (the stall rule)
         self.stats = {"requests": 0, "retries": 0, "failures": 0}
 
     @property
@@ -340,9 +347,17 @@ class LLMClient:
         ``unparsable_fraction``. A success returns its verdict even while an outage is still in the window.
         """
         self._outcomes.append(outcome)
+        now = time.monotonic()
         if outcome == "ok":
+            self._last_ok = now
             return
         s = self.settings
+        if outcome != "unparsable" and s.stall_s and self._last_ok is not None and now - self._last_ok > s.stall_s:
+            raise LLMDownError(
+                f"{s.role} at {s.endpoint} looks down: no reply for {now - self._last_ok:.0f} s while calls kept "
+                f"failing (limit {s.stall_s:.0f} s); last error: {self._last_error}. Check the server; "
+                "stopping rather than waiting on it"
+            )
         if len(self._outcomes) < s.down_min_calls:
             return
         window = len(self._outcomes)
@@ -488,6 +503,7 @@ class LLMClient:
         for i in range(attempts):
             try:
                 await self._attempt(session, body, timeout_s or s.timeout_s)
+                self._last_ok = time.monotonic()
                 return
             except _Failure as f:
                 errors.append(str(f))

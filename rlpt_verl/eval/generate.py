@@ -24,10 +24,11 @@ __all__ = ["read_samples", "generate", "server_info", "SAMPLES"]
 SAMPLES = "samples.jsonl"
 
 
-def read_samples(path: str) -> dict[tuple[str, str, int], str]:
-    """(bench, item, index) -> text from ``samples.jsonl``; a torn last line (killed mid-write) is dropped
+def read_samples(path: str) -> dict[tuple[str, str, int], tuple[str, str | None]]:
+    """(bench, item, index) -> (text, fingerprint of what was asked) from ``samples.jsonl``; a later line for
+    the same sample replaces an earlier one (a re-asked item). A torn last line (killed mid-write) is dropped
     and cut from the file, so the next append starts on a clean line."""
-    done: dict[tuple[str, str, int], str] = {}
+    done: dict[tuple[str, str, int], tuple[str, str | None]] = {}
     if not os.path.exists(path):
         return done
     good_bytes = 0
@@ -35,7 +36,7 @@ def read_samples(path: str) -> dict[tuple[str, str, int], str]:
         for raw in fh:
             try:
                 rec = json.loads(raw)
-                done[(rec["bench"], rec["item"], int(rec["i"]))] = rec["text"]
+                done[(rec["bench"], rec["item"], int(rec["i"]))] = (rec["text"], rec.get("ask"))
             except (ValueError, KeyError, TypeError):
                 break  # only the last line can be torn: everything before it was flushed whole
             good_bytes += len(raw)

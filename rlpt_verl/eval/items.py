@@ -364,3 +364,16 @@ def sample_seed(seed: int, item_id: str, index: int) -> int:
     """
     digest = hashlib.sha256(f"{seed}:{item_id}:{index}".encode()).digest()
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def ask_fingerprint(item: Item) -> str:
+    """A digest of what ``item`` asks and how it is graded (prompt, gold, options, grading), stored with each
+    sample: a benchmark file edited under the same ids changes it, and its old samples are asked again.
+
+    >>> a, b = Item("1", "math", "1+1?", "2"), Item("1", "math", "1+1?", "3")
+    >>> ask_fingerprint(a) == ask_fingerprint(Item("1", "math", "1+1?", "2")) != ask_fingerprint(b)
+    True
+    """
+    what = [prompt_of(item), item.kind, item.answer, list(item.choices), list(item.byte_ends), item.category]
+    what += [list(item.option_order), [[k, repr(v)] for k, v in item.grading]]
+    return hashlib.blake2b(json.dumps(what, sort_keys=True).encode(), digest_size=8).hexdigest()

@@ -27,6 +27,7 @@ from rlpt_verl.eval.items import (
     MC_INSTRUCTION,
     Fields,
     Item,
+    ask_fingerprint,
     prompt_of,
     sample_seed,
     to_item,
@@ -93,6 +94,7 @@ class EvalConfig:
             (bool(self.k) and all(k >= 1 for k in self.k), "--k needs values >= 1, e.g. 1,8"),
             (all(k <= self.n for k in self.k), f"--k {max(self.k or (0,))} is above --n {self.n}: Pass@k needs k <= n"),
             (self.concurrency >= 1, "--concurrency must be >= 1"),
+            (self.request_timeout > 0, "--request-timeout must be > 0"),
             (self.verify_workers >= 1, "--verify-workers must be >= 1"),
             (self.verify_timeout > 0, "--verify-timeout must be > 0"),
         ]
@@ -210,11 +212,12 @@ def _kor_source(path: str) -> dict:
     return source
 
 
-def _run_record(out: str, cfg: EvalConfig) -> dict:
+def _run_record(out: str, cfg: EvalConfig, drawn: int) -> dict:
     """``run.json`` of an earlier run into ``out`` ({} if none): its sampling settings and server. Samples drawn
-    with other settings would mix two experiments, so a different setting is refused, naming it."""
+    with other settings would mix two experiments, so a different setting is refused, naming it; a run that
+    drew nothing (``drawn`` 0, e.g. a mistyped --model) leaves nothing to mix and is replaced."""
     path = os.path.join(out, "run.json")
-    if not os.path.exists(path):
+    if not os.path.exists(path) or not drawn:
         return {}
     with open(path) as fh:
         old = json.load(fh)
@@ -268,7 +271,7 @@ def _run(cfg: EvalConfig, benches: list[dict], out: str, need_server: bool, base
 
     server: dict = {}
     samples_path = os.path.join(out, SAMPLES)
-    counts = {"written": 0, "failed": 0, "requests": 0, "resumed": 0}
+    counts = {"written": 0, "failed": 0, "requests": 0, "resumed": 0, "reasked": 0}
     if need_server:
         settings = LLMSettings(
             base_url=cfg.model_url,
@@ -276,7 +279,8 @@ def _run(cfg: EvalConfig, benches: list[dict], out: str, need_server: bool, base
             api_key_env=cfg.api_key_env,
             concurrency=cfg.concurrency,
             timeout_s=cfg.request_timeout,
-            retry_budget_s=max(120.0, 2 * cfg.request_timeout),
+            retry_budget_s=max(30.0, 2 * cfg.request_timeout),
+            stall_s=max(30.0, 2 * cfg.request_timeout),  # a server frozen mid-run ends the run in bounded time
             max_tokens=cfg.max_tokens,
             chat_template_kwargs=dict(cfg.chat_template_kwargs),
             cache_size=1,
@@ -287,25 +291,29 @@ def _run(cfg: EvalConfig, benches: list[dict], out: str, need_server: bool, base
             settings.validate()
         except ValueError as e:
             raise UserError(str(e)) from None
-        record = _run_record(out, cfg)
-        server = record.get("server", {})
         done = read_samples(samples_path)
+        record = _run_record(out, cfg, len(done))
+        server = record.get("server", {})
         jobs = []
         for b in benches:
             if b["given"]:
                 continue
             for item in b["items"]:
+                ask = ask_fingerprint(item)
                 for i in range(cfg.n):
-                    if (b["name"], item.id, i) in done:
+                    old = done.get((b["name"], item.id, i))
+                    if old is not None and old[1] == ask:
                         counts["resumed"] += 1
                         continue
+                    if old is not None:  # the benchmark file changed this item since: its samples are stale
+                        counts["reasked"] += 1
                     sampling = {
                         "temperature": cfg.temperature,
                         "top_p": cfg.top_p,
                         "max_tokens": cfg.max_tokens,
                         "seed": sample_seed(cfg.seed, item.id, i),
                     }
-                    extra = {"option_order": list(item.option_order)} if item.option_order else {}
+                    extra = {"ask": ask} | ({"option_order": list(item.option_order)} if item.option_order else {})
                     jobs.append((b["name"], item.id, i, prompt_of(item), sampling, extra))
         if jobs:  # a finished run is rescored (e.g. with a new --baseline) without its server
             server = server_info(settings)
@@ -329,7 +337,7 @@ def _run(cfg: EvalConfig, benches: list[dict], out: str, need_server: bool, base
             if b["given"]:
                 responses[(b["name"], item.id)] = b["given"][item.id]
             else:
-                responses[(b["name"], item.id)] = [done[(b["name"], item.id, i)] for i in range(cfg.n)]
+                responses[(b["name"], item.id)] = [done[(b["name"], item.id, i)][0] for i in range(cfg.n)]
     verdicts = _score(benches, responses, cfg, quiet)
     report = _report(cfg, benches, responses, verdicts, server, counts, baseline)
     _write(out, report, benches, verdicts, baseline, cfg)
@@ -501,7 +509,12 @@ def _write(out: str, report: dict, benches, verdicts, baseline: dict | None, cfg
     for name, b in report["benchmarks"].items():
         base_curve = ((baseline or {}).get("benchmarks", {}).get(name) or {}).get("curve")
         write_text_atomic(os.path.join(out, f"passk_{name}.svg"), curve_svg(name, b["curve"], base_curve))
-    head = f"model: {cfg.model or 'given responses'}; n={cfg.n}, temperature={cfg.temperature}, top-p={cfg.top_p}"
+    if any(not b["given"] for b in benches):
+        head = f"model: {cfg.model}; n={cfg.n}, temperature={cfg.temperature}, top-p={cfg.top_p}"
+        if any(b["given"] for b in benches):
+            head += f" (generated benchmarks; given: {', '.join(b['name'] for b in benches if b['given'])})"
+    else:  # nothing was sampled here: the sampling options were never used
+        head = "responses: given (sampled elsewhere; n is the number given per item)"
     if baseline is not None:
         head += f"; baseline: {cfg.baseline} (model {baseline.get('settings', {}).get('model')})"
     write_text_atomic(os.path.join(out, "eval_table.md"), f"{head}\n\n{table(report, cfg.k, baseline)}\n")

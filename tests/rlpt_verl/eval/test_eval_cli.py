@@ -98,6 +98,20 @@ def test_generate_score_report_and_a_second_run_asks_nothing(judge_server, champ
     assert changed.returncode == 2 and "max_tokens: 48 -> 64" in changed.stderr
     assert changed.stderr.count("\n") == 1
 
+    recs = lines(champ_bench)  # the benchmark file edited under the same ids: that item's samples are stale
+    recs[1]["answer"] = recs[1]["answer"] + "0"
+    edited = write_jsonl(tmp_path / "champ.jsonl", recs)
+    before = judge_server.request_count()
+    r = rlpt_eval(*[edited if x == champ_bench else x for x in common])
+    assert r.returncode == 0, r.stderr
+    report4 = json.load(open(out / "eval_report.json"))
+    assert (report4["generation"]["reasked"], report4["generation"]["resumed"]) == (2, 4)
+    assert judge_server.request_count() - before >= 2 and "2 asked again" in r.stdout
+    by_item = {}
+    for s in lines(out / "samples.jsonl"):
+        by_item.setdefault(s["item"], set()).add(s["ask"])
+    assert len(by_item[recs[1]["id"]]) == 2 and len(by_item[recs[0]["id"]]) == 1
+
 
 def test_resume_after_sigkill_keeps_every_finished_sample(judge_server, champ_bench, tmp_path):
     out = tmp_path / "run"
@@ -133,6 +147,29 @@ def test_resume_after_sigkill_keeps_every_finished_sample(judge_server, champ_be
     assert json.load(open(out / "eval_report.json"))["benchmarks"] == report["benchmarks"]
 
 
+def test_a_server_frozen_mid_run_ends_the_run_in_bounded_time(judge_server, champ_bench, tmp_path):
+    out = tmp_path / "run"
+    argv = [sys.executable, "-m", "rlpt_verl.cli", "eval", champ_bench, "-o", str(out), "--quiet"]
+    argv += ["--model-url", judge_server.url, "--model", judge_server.model, "--request-timeout", "5"]
+    argv += ["--n", "4", "--k", "1", "--max-tokens", "16", "--concurrency", "1"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    path = out / "samples.jsonl"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and proc.poll() is None and not (path.exists() and path.read_text()):
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before the server could be frozen"
+    judge_server.pause()  # SIGSTOP: connections stay open, nothing answers
+    t0 = time.monotonic()
+    try:
+        _, err = proc.communicate(timeout=300)
+    finally:
+        judge_server.resume()
+    took = time.monotonic() - t0
+    assert proc.returncode == 1 and "looks down: no reply for" in err and err.count("\n") == 1, err
+    assert took < 200, took  # the stall limit is 30 s at --request-timeout 5 (was ~11 minutes at 10)
+    assert lines(path)  # what arrived before the freeze is kept for the next run
+
+
 def test_wrong_server_or_model_fails_in_one_line(judge_server, champ_bench, tmp_path):
     dead = f"http://127.0.0.1:{free_port()}/v1"
     r = rlpt_eval(champ_bench, "-o", tmp_path / "a", "--model-url", dead, "--model", "m", "--n", 1, "--k", 1)
@@ -141,6 +178,10 @@ def test_wrong_server_or_model_fails_in_one_line(judge_server, champ_bench, tmp_
                   "--n", 1, "--k", 1)  # fmt: skip
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert "rejected the request (HTTP 400)" in r.stderr and "no-such-model" in r.stderr
+    fixed = rlpt_eval(champ_bench, "-o", tmp_path / "b", "--model-url", judge_server.url, "--model",
+                      judge_server.model, "--n", 1, "--k", 1, "--max-tokens", 8)  # fmt: skip
+    assert fixed.returncode == 0, fixed.stderr  # nothing was drawn into b: the corrected command runs
+    assert json.load(open(tmp_path / "b" / "run.json"))["sampling"]["model"] == judge_server.model
 
 
 MC = [
@@ -177,6 +218,7 @@ def test_given_responses_are_scored_without_a_server_and_compared_with_a_baselin
     assert r.returncode == 0, r.stderr
     table = (tmp_path / "new" / "eval_table.md").read_text()
     assert "| mmlu | 2 | 4 | 100.0 | 50.0 | +50.0 |" in table
+    assert table.startswith("responses: given") and "temperature" not in table.splitlines()[0]
     assert "stroke-dasharray" in (tmp_path / "new" / "passk_mmlu.svg").read_text()  # the baseline's curve
 
 
