@@ -8,6 +8,14 @@ Ray tasks. The stages are functions called by the phases, not datatrove-style pi
 """
 
 from .document import Document, StepStats
-from .readers import CorpusReader, ReaderConfig, RecordReader, splits_lines
+from .readers import CorpusReader, ReaderConfig, RecordReader, refuse_output_inside, splits_lines
 
-__all__ = ["Document", "StepStats", "CorpusReader", "ReaderConfig", "RecordReader", "splits_lines"]
+__all__ = [
+    "Document",
+    "StepStats",
+    "CorpusReader",
+    "ReaderConfig",
+    "RecordReader",
+    "refuse_output_inside",
+    "splits_lines",
+]

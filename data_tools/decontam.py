@@ -29,7 +29,7 @@ class DecontamConfig:
     eval_sets: tuple = opt(
         (), "evaluation set files (.jsonl/.json/.parquet/.txt; any string fields are used)", flag="--decontaminate"
     )
-    ngram: int = opt(13, "word n-gram length of a contamination match", flag="--decontam-ngram")
+    ngram: int = opt(13, "word n-gram length of a contamination match", flag="--decontam-ngram", low=1)
     min_item_words: int = 8  # shorter items are ignored (too generic to mean contamination)
 
 

@@ -38,8 +38,8 @@ class DedupConfig:
     threshold: float = opt(
         0.7, "estimated Jaccard similarity (of word shingle sets) at which documents merge", flag="--dedup-threshold"
     )
-    num_perm: int = opt(128, "MinHash permutations")
-    ngram: int = opt(5, "words per shingle", flag="--shingle-words")
+    num_perm: int = opt(128, "MinHash permutations", low=2)
+    ngram: int = opt(5, "words per shingle", flag="--shingle-words", low=1)
     seed: int = opt(1, "MinHash permutation seed")
 
 

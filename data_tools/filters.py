@@ -28,7 +28,7 @@ _BOILERPLATE = re.compile(
 
 @dataclass(frozen=True)
 class FilterConfig:
-    min_words: int = opt(50, "filter: documents with fewer words are dropped")
+    min_words: int = opt(50, "filter: documents with fewer words are dropped", low=0)
     max_words: int = 100_000
     min_mean_word_length: float = 3.0
     max_mean_word_length: float = 10.0

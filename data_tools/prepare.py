@@ -34,7 +34,7 @@ from .dedup import DedupConfig
 from .filters import FilterConfig
 from .normalize import NormalizeConfig
 from .quality import QualityConfig
-from .readers import FORMATS_HELP, CorpusOptions, CorpusReader, discover
+from .readers import FORMATS_HELP, CorpusOptions, CorpusReader, discover, refuse_output_inside
 
 REPORT_NAME = "prepare_report.json"
 LENGTH_BINS = (0, 100, 300, 1_000, 3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000)
@@ -50,11 +50,11 @@ class PrepareSwitches:
 
 @dataclass(frozen=True, kw_only=True)
 class PrepareConfig(CorpusOptions):
-    shard_docs: int = opt(5000, "documents per shard (the unit of work and of resume)")
+    shard_docs: int = opt(5000, "documents per shard (the unit of work and of resume)", low=1)
     engine: str = opt(
         "local", "`local` (processes here) or `ray` (Ray tasks, one shard each)", choices=("local", "ray")
     )
-    workers: int = opt(1, "shards in parallel (processes, or Ray tasks)")
+    workers: int = opt(1, "shards in parallel (processes, or Ray tasks)", low=1)
     ray_address: str | None = opt(None, "Ray cluster address for `--engine ray`; none: a local Ray")
     normalize: NormalizeConfig | None = field(default_factory=NormalizeConfig)
     filters: FilterConfig | None = field(default_factory=FilterConfig)
@@ -515,6 +515,7 @@ def run_phase(fn, cfg: PrepareConfig, shards: list[int], desc: str, quiet: bool)
 # ---------------------------------------------------------------------------------------------
 def run_prepare(cfg: PrepareConfig, quiet: bool = False) -> dict:
     cfg.validate()
+    refuse_output_inside(list(cfg.inputs), cfg.output)
     output = prepare_output_dir(cfg.output)  # an unusable --output fails here, before any reading or rating
     CorpusReader(list(cfg.inputs), cfg.reader_config())  # fail fast
     if cfg.decontam and cfg.decontam.eval_sets:

@@ -40,7 +40,7 @@ class QualityConfig:
     model: str = opt("", "the rater's served model name", flag="--quality-model")
     threshold: int = opt(3, "documents rated below this (0-5) are dropped", flag="--quality-threshold")
     max_chars: int = 4000
-    concurrency: int = opt(16, "rater requests in flight at most", flag="--quality-concurrency")
+    concurrency: int = opt(16, "rater requests in flight at most", flag="--quality-concurrency", low=1)
     api_key_env: str | None = opt(
         None, "environment variable holding the rater's API key", flag="--quality-api-key-env"
     )

@@ -156,7 +156,7 @@ class CorpusOptions:
     output: str = opt(help="output folder", aliases=("-o",))
     text_field: str = opt(ReaderConfig.text_field, "record field (or column) holding the text")
     id_field: str | None = opt(ReaderConfig.id_field, "record field holding a document id; none: `file:line`")
-    max_doc_chars: int = opt(ReaderConfig.max_doc_chars, "larger documents are skipped and counted")
+    max_doc_chars: int = opt(ReaderConfig.max_doc_chars, "larger documents are skipped and counted", low=1)
     split: str | None = opt(
         None, "split of a `datasets` folder saved with several (DatasetDict); one is read", shown_default="train"
     )
@@ -214,7 +214,37 @@ def discover(paths: list[str], skips: FileSkips | None = None) -> list[tuple[str
         if kind is None:
             raise UserError(f"unknown input format: {path} (expected {FORMATS_HELP})")
         found.append((kind, path))
+    seen: dict[str, str] = {}
+    for _, path in found:  # the same file twice would double every document and task
+        real = os.path.realpath(path)
+        if real in seen:
+            raise UserError(
+                f"input {path} is given twice (also as {seen[real]}, or inside a folder given too): give each "
+                "file or folder once"
+            )
+        seen[real] = path
     return found
+
+
+def refuse_output_inside(paths: list[str], output: str) -> None:
+    """An output folder inside an input folder would be read back as input (its lock file now, its parquet on
+    the next run): refused, naming both.
+
+    >>> refuse_output_inside(["/data/corpus.jsonl"], "/data/out")
+    >>> refuse_output_inside(["/data"], "/data/out")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    rlpt_verl.errors.UserError: --output /data/out is inside the input folder /data: its files would be read ...
+    """
+    out = os.path.realpath(output)
+    for path in paths:
+        real = os.path.realpath(path)
+        if (os.path.isdir(path) or not os.path.exists(path) and not input_kind(path)) and (
+            out == real or out.startswith(real.rstrip(os.sep) + os.sep)
+        ):
+            raise UserError(
+                f"--output {output} is inside the input folder {path}: its files would be read as input; "
+                f"choose an --output outside {path}"
+            )
 
 
 class CorpusReader:
@@ -226,7 +256,9 @@ class CorpusReader:
 
     name = "read"
 
-    def __init__(self, paths: list[str], config: ReaderConfig | None = None):
+    def __init__(self, paths: list[str], config: ReaderConfig | None = None, output: str | None = None):
+        if output:
+            refuse_output_inside(paths, output)
         self.config = config or ReaderConfig()
         self.stats = StepStats(self.name)
         self._skips = FileSkips()

@@ -364,6 +364,19 @@ def main(argv: list[str] | None = None) -> int:
     # Retries are counted in the reports and a server that stays down ends the command in one line: the
     # client's per-attempt warnings (useful in a Ray worker's log) would only interleave with the progress bar.
     logging.getLogger("rlpt_verl.llm_client").addHandler(logging.NullHandler())
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()  # inside the try: a reader that left is caught here, not at interpreter exit
+    except BrokenPipeError:
+        # stdout's reader left (`rlpt ... | head`): what the command wrote to disk stays; no traceback, and
+        # Python's final flush goes nowhere instead of raising again. 141 = 128 + SIGPIPE, as the shell reports.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:

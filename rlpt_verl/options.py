@@ -24,6 +24,8 @@ import typing
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field
 
+from rlpt_verl.errors import UserError
+
 KEY = "rlpt_option"
 
 
@@ -36,6 +38,7 @@ class Option:
     parse: Callable | None = None  # argparse type= for values that are not a plain int/float/str
     positional: bool = False
     shown_default: str | None = None  # how README and --help show the default, when its repr is unhelpful
+    low: float | None = None  # the least accepted value (checked in from_args: one line naming the flag)
 
 
 def opt(default=MISSING, help: str = "", *, factory=MISSING, **kwargs):
@@ -163,6 +166,9 @@ def from_args(cls, args: argparse.Namespace, **overrides):
     values = {}
     for s in specs(cls):
         value = getattr(args, s.dest)
+        low = s.option.low
+        if low is not None and isinstance(value, int | float) and not isinstance(value, bool) and value < low:
+            raise UserError(f"{s.flag} {value}: must be at least {low:g} ({s.option.help})")
         values[s.name] = tuple(value) if s.kind is tuple and value is not None else value
     return cls(**{**values, **overrides})
 

@@ -102,6 +102,9 @@ class MathDataConfig:
 
 def run_math_data(cfg: MathDataConfig) -> dict:
     """Convert and write; the files appear in ``cfg.output`` only when the whole run succeeded."""
+    from rlpt_verl.data_tools import refuse_output_inside
+
+    refuse_output_inside(list(cfg.inputs), cfg.output)
     with staged_output(cfg.output, owned=("train.parquet", "val.parquet", MATH_REPORT)) as out:
         return _math_data(cfg, out)
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import accumulate
 
-from rlpt_verl.data_tools import CorpusReader, Document, splits_lines
+from rlpt_verl.data_tools import CorpusReader, Document, refuse_output_inside, splits_lines
 from rlpt_verl.data_tools.readers import CorpusOptions
 from rlpt_verl.errors import UserError
 from rlpt_verl.options import opt
@@ -61,7 +61,7 @@ class BuildConfig(CorpusOptions):
         768,
         "judge references keep whole segments within this many tokens; longer target sentences are dropped and counted",
     )
-    min_target_chars: int = opt(20, "shorter sentences are never targets (they stay in contexts)")
+    min_target_chars: int = opt(20, "shorter sentences are never targets (they stay in contexts)", low=1)
     max_targets_per_doc: int = opt(0, "sample at most N targets per document, seeded (0 = all)")
     val_docs: int | None = opt(
         None, "documents held out for validation (split by document)", shown_default=VAL_DOCS_AUTO
@@ -72,7 +72,7 @@ class BuildConfig(CorpusOptions):
         "counted): verl sends all of validation at once, rows × `val_kwargs.n` must fit TransferQueue",
     )
     seed: int = opt(0, "target sampling, validation choice")
-    workers: int = opt(1, "processes on this machine; output is identical for any value")
+    workers: int = opt(1, "processes on this machine; output is identical for any value", low=1)
     language: str = "english"
 
     def validate(self) -> None:
@@ -323,6 +323,7 @@ def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
     """Build the four pools and the report; returns the report dict. The files appear in ``cfg.output`` only
     when the whole build succeeded (an earlier build there stays intact otherwise)."""
     cfg.validate()
+    refuse_output_inside(list(cfg.inputs), cfg.output)
     with staged_output(cfg.output) as out:
         return _build(cfg, out, quiet)
 

@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from rlpt_verl.data_tools import CorpusReader, Document, splits_lines
+from rlpt_verl.data_tools import CorpusReader, Document, refuse_output_inside, splits_lines
 from rlpt_verl.data_tools.readers import CorpusOptions
 from rlpt_verl.errors import UserError
 from rlpt_verl.options import opt
@@ -41,6 +41,7 @@ from rlpt_verl.tasks.common import (
     wrote_line,
 )
 from rlpt_verl.tasks.prompt_meter import PromptMeter, load_tokenizer
+from rlpt_verl.tasks.rpt_entropy import MAX_ENTROPY
 from rlpt_verl.tasks.targets import doc_rng
 
 # Validation difficulty splits (arXiv 2506.08007): nested, by proxy entropy.
@@ -90,6 +91,11 @@ class RPTBuildConfig(CorpusOptions):
             (self.template in RPT_TEMPLATES, f"--template must be one of {sorted(RPT_TEMPLATES)}"),
             (self.max_prompt_tokens > 0, "--max-prompt-tokens must be positive"),
             (self.entropy_threshold >= 0, "--entropy-threshold must be >= 0 (nats)"),
+            (
+                self.entropy_threshold < MAX_ENTROPY,
+                f"--entropy-threshold {self.entropy_threshold} can never be exceeded: the top-16 entropy is at most "
+                f"ln 16 = {MAX_ENTROPY:.2f} nats (the paper's bounds are 0.5, 1.0, 1.5)",
+            ),
             (self.max_positions_per_doc >= 0, "--max-positions-per-doc must be >= 0 (0 = all)"),
             (self.min_context_tokens >= 1, "--min-context-tokens must be >= 1"),
             (self.continuation_tokens >= 1, "--continuation-tokens must be >= 1"),
@@ -313,16 +319,19 @@ def run_build_rpt(cfg: RPTBuildConfig, quiet: bool = False, scorer=None) -> dict
     """Write train.parquet, val_{easy,medium,hard}.parquet and the report; returns the report dict. The files
     appear in ``cfg.output`` only when the whole build succeeded."""
     cfg.validate()
+    refuse_output_inside(list(cfg.inputs), cfg.output)
     with staged_output(cfg.output) as out:
         return _build_rpt(cfg, out, quiet, scorer)
 
 
 def _build_rpt(cfg: RPTBuildConfig, out: str, quiet: bool, scorer) -> dict:
-    from rlpt_verl.tasks.rpt_entropy import make_scorer
+    from rlpt_verl.tasks.rpt_entropy import check_device, make_scorer
 
     reader_cfg = cfg.reader_config()
     CorpusReader(list(cfg.inputs), reader_cfg)  # fail fast on bad paths before loading models
     t0 = time.perf_counter()
+    if scorer is None:
+        check_device(cfg.device, cfg.proxy_backend)
     if cfg.proxy_backend == "hf" and not os.path.isdir(cfg.proxy_model):
         raise UserError(
             f"--proxy-model {cfg.proxy_model!r} is not a folder: pass a local Hugging Face causal LM folder"

@@ -19,6 +19,25 @@ from dataclasses import dataclass
 from rlpt_verl.errors import UserError
 
 TOP_K = 16
+MAX_ENTROPY = math.log(TOP_K)  # nats: the top-16 renormalised entropy never exceeds ln 16 ≈ 2.77
+
+
+def check_device(device: str, backend: str = "hf") -> None:
+    """Refuse a CUDA ``--device`` this torch cannot use, before any model is loaded (one line, not an assert
+    from inside torch after minutes of loading)."""
+    if backend != "hf" or not device.startswith("cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        build = "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}, no GPU visible"
+        raise UserError(
+            f"--device {device}: this torch ({torch.__version__}, {build}) cannot use CUDA; use --device cpu "
+            "(or auto), or install a CUDA build of torch"
+        )
+    index = device.partition(":")[2]
+    if index.isdigit() and int(index) >= torch.cuda.device_count():
+        raise UserError(f"--device {device}: only {torch.cuda.device_count()} GPU(s) visible (cuda:0 ...)")
 
 
 def entropy_from_logprobs(logprobs: Sequence[float], k: int = TOP_K) -> float:

@@ -106,6 +106,9 @@ class SFTDataConfig:
 
 def run_sft_data(cfg: SFTDataConfig) -> dict:
     """Convert and write; the files appear in ``cfg.output`` only when the whole run succeeded."""
+    from rlpt_verl.data_tools import refuse_output_inside
+
+    refuse_output_inside(list(cfg.inputs), cfg.output)
     with staged_output(cfg.output) as out:
         return _sft_data(cfg, out)
 

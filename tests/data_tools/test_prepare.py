@@ -222,7 +222,10 @@ def test_an_interrupted_run_resumes_to_identical_output(prepare_corpus, tmp_path
         (["--decontaminate", "/nonexistent/eval.jsonl"], "evaluation set not found: /nonexistent/eval.jsonl"),
         (["--quality-url", "http://127.0.0.1:9/v1"], "needs both --quality-url and --quality-model"),
         (["--dedup-threshold", "1.5"], "--dedup-threshold must be between 0 and 1"),
-        (["--shard-docs", "0"], "--shard-docs must be >= 1"),
+        (["--shard-docs", "0"], "--shard-docs 0: must be at least 1"),
+        (["--num-perm", "0"], "--num-perm 0: must be at least 2"),
+        (["--shingle-words", "0"], "--shingle-words 0: must be at least 1"),
+        (["--max-doc-chars", "-1"], "--max-doc-chars -1: must be at least 1"),
     ],
 )
 def test_user_mistakes_exit_2_with_one_line(prepare_corpus, tmp_path, args, message):

@@ -292,6 +292,9 @@ def test_dirty_corpus_is_skipped_and_counted(tmp_path, tokenizer_dir):
         (["{tmp}/ok.jsonl", "--max-prompt-tokens", "0"], "--max-prompt-tokens must be positive"),
         (["{tmp}/ok.jsonl", "--val-docs", "5"], "all 1 usable documents went to validation (--val-docs 5)"),
         (["{tmp}/ok.jsonl", "--msr-lambda", "0.3"], "add +data.rlpt.msr_lambda=0.3 to the training command"),
+        (["{tmp}/ok.jsonl", "{tmp}/./ok.jsonl"], "is given twice"),
+        (["{tmp}"], "is inside the input folder"),  # -o {tmp}/out
+        (["{tmp}/ok.jsonl", "--max-doc-chars", "0"], "--max-doc-chars 0: must be at least 1"),
     ],
 )
 def test_user_mistakes_exit_2_with_one_line(tmp_path, tokenizer_dir, args, message):
