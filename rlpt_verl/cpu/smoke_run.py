@@ -60,7 +60,11 @@ def check_python(python: str) -> dict[str, str | None]:
         raise UserError(f"--python {python} did not run ({e}); {SETUP_HINT}") from None
     if p.returncode != 0:
         raise UserError(f"--python {python} did not run ({p.stderr.strip().splitlines()[-1:]}); {SETUP_HINT}")
-    found = json.loads(p.stdout.strip().splitlines()[-1])
+    try:  # the probe's last line is its JSON; a program that prints nothing (or something else) is not a Python
+        found = json.loads(p.stdout.strip().splitlines()[-1])
+        found = found if isinstance(found, dict) else {}
+    except (IndexError, ValueError):
+        raise UserError(f"--python {python} is not a Python (it ran but printed no versions); {SETUP_HINT}") from None
     if not found.get("vllm") or "+cpu" not in found["vllm"]:
         raise UserError(
             f"--python {python} has vllm {found.get('vllm')}, not vLLM's CPU build (a version ending in +cpu); "
@@ -132,10 +136,18 @@ def run_smoke(
     when ``main_ppo`` fails (with its log's last lines)."""
     model = check_model(model)
     run_dir = check_run_dir(run_dir)
-    if steps < 1:
-        raise UserError(f"--steps {steps}: give at least 1")
-    from ..tools.recipe_check import check_config, compose_recipe
+    for flag, value in (("--steps", steps), ("--prompt-tokens", prompt_tokens), ("--response-tokens", response_tokens)):
+        if value < 1:
+            raise UserError(f"{flag} {value}: give at least 1")
+    if not timeout_s > 0:
+        raise UserError(f"--timeout {timeout_s:g}: give the seconds the run may take, > 0")
+    from ..tools.recipe_check import check_config, compose_recipe, is_sft_config
 
+    if is_sft_config(compose_recipe(recipe, list(overrides))):
+        raise UserError(
+            f"{recipe} is an SFT recipe (verl's SFT trainer): --smoke runs one GRPO step of an RL recipe; check the "
+            f"SFT recipe with `rlpt doctor {recipe}` and run it with verl's SFT trainer"
+        )
     full = smoke.smoke_overrides(model, run_dir, overrides, steps, prompt_tokens, response_tokens)
     problems = check_config(compose_recipe(recipe, full))  # in this process: fails in a second, not minutes
     if problems:

@@ -13,15 +13,32 @@ from rlpt_verl.errors import UserError
 from rlpt_verl.reports import held_out_nothing, reports_beside
 
 MANAGER_NAMES = {"rlpt", "RLPTRewardManager"}
+RLPT_SOURCES = {"rlpt_asr", "rlpt_msr"}
+RPT_SOURCES = {"rpt", "rpt_easy", "rpt_medium", "rpt_hard"}
+
+
+def shipped_recipes() -> list[str]:
+    """The recipe names `rlpt doctor` accepts without a path (the YAML files shipped in rlpt_verl.recipes)."""
+    from importlib.resources import files
+
+    return sorted(
+        p.name[: -len(".yaml")]
+        for p in files("rlpt_verl.recipes").iterdir()
+        if p.name.endswith(".yaml")
+        and p.name not in ("rlpt_fsdp_engine.yaml", "rlpt_megatron_engine.yaml")
+        and not p.name.startswith(("rlpt_grpo_common", "rlpt_managed_judge", "grpo_paper"))
+    )
 
 
 def compose_recipe(recipe: str, overrides: list[str]):
+    import yaml
     from hydra import compose, initialize_config_dir, initialize_config_module
-    from hydra.errors import HydraException
+    from hydra.errors import HydraException, MissingConfigException
     from omegaconf.errors import OmegaConfBaseException
 
+    by_path = recipe.endswith((".yaml", ".yml")) or os.sep in recipe
     try:
-        if recipe.endswith((".yaml", ".yml")) or os.sep in recipe:
+        if by_path:
             path = os.path.abspath(recipe)
             if not os.path.exists(path):
                 raise UserError(f"recipe file not found: {recipe}")
@@ -29,9 +46,94 @@ def compose_recipe(recipe: str, overrides: list[str]):
                 return compose(os.path.splitext(os.path.basename(path))[0], overrides=overrides)
         with initialize_config_module("rlpt_verl.recipes", version_base=None):
             return compose(recipe, overrides=overrides)
+    except MissingConfigException as e:
+        if by_path:
+            raise UserError(f"cannot compose recipe {recipe!r}: {str(e).strip().splitlines()[0]}") from None
+        import difflib
+
+        names = shipped_recipes()
+        close = difflib.get_close_matches(recipe, names, n=3, cutoff=0.5)
+        hint = f"did you mean {' or '.join(close)}? " if close else ""
+        raise UserError(
+            f"cannot compose recipe {recipe!r}: no shipped recipe by that name; {hint}shipped: {', '.join(names)} "
+            "(or give a YAML path)"
+        ) from None
+    except yaml.YAMLError as e:  # a syntax error in the user's YAML (or a file it includes)
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).strip().splitlines()[0]
+        raise UserError(f"cannot compose recipe {recipe!r}: YAML syntax error{where}: {problem}") from None
     except (HydraException, OmegaConfBaseException) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"cannot compose recipe {recipe!r}: {first}") from None
+
+
+def is_sft_config(cfg) -> bool:
+    """verl's SFT trainer config (sft_trainer_engine): no reward, no rollout; checked by :func:`check_sft_config`."""
+    return "reward" not in cfg and "actor_rollout_ref" not in cfg and "model" in cfg and "data" in cfg
+
+
+def _model_problem(path, key: str) -> str | None:
+    """A model path that is clearly a local folder (absolute, ``~``, ``./``, or with two or more slashes, which no
+    Hugging Face id has) but does not exist: verl would fail on every node at start-up."""
+    if path is None or "://" in str(path):
+        return None
+    path = str(path)
+    local = path.startswith(("/", "~", "./", "../")) or path.count("/") >= 2
+    local = local or (path.count("/") == 1 and os.path.isdir(path.split("/")[0]))
+    if local and not os.path.isdir(os.path.expanduser(path)):
+        return (
+            f"{key}={path} is not a folder here: pass the model's local folder (every node needs it) or a "
+            "Hugging Face id such as Qwen/Qwen3-4B-Base"
+        )
+    return None
+
+
+def _same_files_problem(cfg) -> str | None:
+    """Validation on the training files measures memorisation; allowed only where validation never runs (the
+    RLVR recipe's advice for data converted with nothing held out)."""
+    data, trainer = cfg.data, cfg.get("trainer") or {}
+    train = {os.path.realpath(f) for f in _files(data.get("train_files")) if "://" not in f}
+    val = {os.path.realpath(f) for f in _files(data.get("val_files")) if "://" not in f}
+    validates = trainer.get("val_before_train", True) or (trainer.get("test_freq") or 0) > 0
+    both = sorted(train & val)
+    if both and validates:
+        return (
+            f"data.val_files repeats training files ({', '.join(both)}): validation would score memorised rows; "
+            "use the val files the build wrote, or turn validation off (trainer.val_before_train=false "
+            "trainer.test_freq=-1)"
+        )
+    return None
+
+
+def check_sft_config(cfg) -> list[str]:
+    """The checks that apply to verl's SFT trainer: data files (parquet with the messages column), the model."""
+    import pyarrow.parquet as pq
+
+    problems = []
+    data = cfg.data
+    key = data.get("messages_key") or "messages"
+    for f in _files(data.get("train_files")) + _files(data.get("val_files")):
+        if "://" in f:
+            continue
+        if not os.path.exists(f):
+            problems.append(f"data file not found: {f} (write it with `rlpt sft-data`)")
+            continue
+        try:
+            names = pq.ParquetFile(f).schema_arrow.names
+        except Exception as e:
+            problems.append(f"data file {f} is not readable parquet ({type(e).__name__}): write it with rlpt sft-data")
+            continue
+        if key not in names:
+            problems.append(
+                f"{f} has no {key!r} column (data.messages_key; columns: {', '.join(names[:6])}): write SFT data "
+                "with `rlpt sft-data`"
+            )
+    problem = _model_problem((cfg.get("model") or {}).get("path"), "model.path")
+    problems.extend([problem] if problem else [])
+    problem = _same_files_problem(cfg)
+    problems.extend([problem] if problem else [])
+    return problems
 
 
 def _files(value) -> list[str]:
@@ -41,7 +143,9 @@ def _files(value) -> list[str]:
 
 
 def check_config(cfg) -> list[str]:
-    """Problems with a composed verl 0.9.1 PPO config for RLPT; empty when it is fine."""
+    """Problems with a composed verl 0.9.1 PPO config for RLPT (or SFT config); empty when it is fine."""
+    if is_sft_config(cfg):
+        return check_sft_config(cfg)
     problems: list[str] = []
     get = cfg.get
 
@@ -122,6 +226,11 @@ def check_config(cfg) -> list[str]:
         problems.append(
             f"data files not found: {', '.join(missing)} (build them with `rlpt build`, or `rlpt build-rpt` for RPT)"
         )
+    problem = _model_problem(cfg.actor_rollout_ref.model.get("path"), "actor_rollout_ref.model.path")
+    problems.extend([problem] if problem else [])
+    problem = _same_files_problem(cfg)
+    problems.extend([problem] if problem else [])
+    problems.extend(_mixture_problems(cfg, [f for f in _files(data.get("train_files")) if f not in missing]))
     budget = data.get("max_prompt_length")
     for report in reports_beside(_files(data.get("train_files")) + _files(data.get("val_files"))):
         longest, built = report.longest_prompt_tokens, report.built_max_prompt_tokens
@@ -301,6 +410,60 @@ def _reward_problems(cfg) -> list[str]:
     return []
 
 
+def _sources(f: str) -> set:
+    """The data_source values of a parquet file's first row group (empty when it has none or is unreadable)."""
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.ParquetFile(f)
+        if "data_source" not in meta.schema_arrow.names or not meta.metadata.num_row_groups:
+            return set()
+        return set(meta.read_row_group(0, columns=["data_source"]).column(0).to_pylist())
+    except Exception:
+        return set()
+
+
+def _mixture_problems(cfg, files: list[str]) -> list[str]:
+    """ASR and MSR files without our mixture dataset: verl concatenates them, so the first epoch's batches are
+    all ASR until the ASR rows run out (λ is never applied)."""
+    try:
+        cls = _manager_class(cfg)
+    except Exception:
+        return []
+    from rlpt_verl.reward.rlpt_manager import RLPTRewardManager
+
+    custom = cfg.data.get("custom_cls") or {}
+    if not issubclass(cls, RLPTRewardManager) or (custom.get("path") and custom.get("name") == "RLPTMixtureDataset"):
+        return []
+    sources = set().union(*(_sources(f) for f in files if f.endswith(".parquet"))) if files else set()
+    if sources >= RLPT_SOURCES:
+        return [
+            f"RLPT data (ASR and MSR) without the mixture dataset (data.custom_cls.path={custom.get('path')}, "
+            f"name={custom.get('name')}): verl reads the files one after the other, so batches hold only ASR until "
+            "it runs out and data.rlpt.msr_lambda is never applied; set data.custom_cls.path=pkg://rlpt_verl.dataset "
+            "data.custom_cls.name=RLPTMixtureDataset (as the rlpt recipes do)"
+        ]
+    return []
+
+
+def _columns(f: str) -> list[str] | None:
+    """Column names of a data file verl can read (parquet schema, or the first JSON record's keys)."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    if f.endswith(".parquet"):
+        return pq.ParquetFile(f).schema_arrow.names
+    with open(f, encoding="utf-8", errors="replace") as fh:
+        if f.endswith(".jsonl"):
+            first = next((line for line in fh if line.strip()), "{}")
+            record = json.loads(first)
+        else:
+            record = json.load(fh)
+            record = record[0] if isinstance(record, list) and record else record
+    return list(record) if isinstance(record, dict) else []
+
+
 def _data_problems(cfg, files: list[str], train: bool = True) -> list[str]:
     """Empty files, and data the configured reward manager or dataset cannot use."""
     import pyarrow.parquet as pq
@@ -313,7 +476,28 @@ def _data_problems(cfg, files: list[str], train: bool = True) -> list[str]:
     from rlpt_verl.reward.rlpt_manager import RLPTRewardManager
     from rlpt_verl.reward.rpt_manager import RPTRewardManager
 
+    prompt_key = cfg.data.get("prompt_key") or "prompt"
     for f in files:
+        if "://" in f:
+            continue
+        if not f.endswith((".parquet", ".json", ".jsonl")):
+            problems.append(
+                f"data file {f}: verl 0.9.1 reads .parquet, .json and .jsonl only; build RL rows from a text corpus "
+                "with `rlpt build` (RLPT) or `rlpt build-rpt` (RPT)"
+            )
+            continue
+        try:
+            columns = _columns(f)
+        except Exception as e:
+            problems.append(f"data file {f} is not readable ({type(e).__name__})")
+            continue
+        if columns is not None and prompt_key not in columns:
+            problems.append(
+                f"data file {f} has no {prompt_key!r} column (data.prompt_key; it has {', '.join(columns[:6])}): it "
+                "looks like a raw corpus, not RL rows; build them with `rlpt build` (RLPT), `rlpt build-rpt` (RPT) or "
+                "`rlpt math-data` (RLVR)"
+            )
+            continue
         if not f.endswith(".parquet"):
             continue
         try:
@@ -338,15 +522,16 @@ def _data_problems(cfg, files: list[str], train: bool = True) -> list[str]:
                 f"the rpt reward manager needs reward_model.token_byte_ends, which {f} lacks (data sources "
                 f"{sorted(sources)}): build RPT data with `rlpt build-rpt`, not `rlpt build`"
             )
-        if (
-            cls is not None
-            and issubclass(cls, RLPTRewardManager)
-            and sources
-            and sources <= {"rpt", "rpt_easy", "rpt_medium", "rpt_hard"}
-        ):
+        if cls is not None and issubclass(cls, RLPTRewardManager) and sources and sources <= RPT_SOURCES:
             problems.append(
                 f"{f} holds RPT rows (data sources {sorted(sources)}) but the reward manager is rlpt: use the "
                 "rpt_grpo_fsdp recipe, or RLPT data from `rlpt build`"
+            )
+        elif cls is not None and issubclass(cls, RLPTRewardManager) and sources - RLPT_SOURCES - RPT_SOURCES:
+            problems.append(
+                f"{f} holds rows the rlpt judge cannot score (data sources {sorted(sources - RLPT_SOURCES)}, e.g. "
+                "`rlpt math-data` RLVR rows): use the rlvr_grpo_fsdp recipe (verl's rule-based scorer) for them, or "
+                "RLPT data from `rlpt build`"
             )
         custom = cfg.data.get("custom_cls") or {}
         if train and custom.get("name") == "RLPTMixtureDataset" and sources - {"rlpt_asr", "rlpt_msr"}:

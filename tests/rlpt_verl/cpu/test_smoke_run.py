@@ -59,6 +59,28 @@ def test_missing_recipe_model_or_a_bad_model_folder_is_one_line(tmp_path, model_
     assert "--model: for a smoke step only; add --smoke" in err
 
 
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--python", "/bin/true"], "--python /bin/true is not a Python"),
+        (["--response-tokens", "-5"], "--response-tokens -5: give at least 1"),
+        (["--timeout", "-1"], "--timeout -1: give the seconds the run may take, > 0"),
+    ],
+)
+def test_nonsense_smoke_settings_are_one_line(built, model_dir, tmp_path, args, message):
+    d = built["dir"]
+    files = [f"data.train_files=[{d}/train_asr.parquet]", f"data.val_files=[{d}/val_asr.parquet]"]
+    run = str(tmp_path / "run")
+    p = smoke("rlpt_grpo_fsdp", "--smoke", "--model", model_dir, "--smoke-dir", run, "--prompt-tokens", "512", *args,
+              *files)  # fmt: skip
+    assert message in one_line_error(p)
+
+
+def test_smoke_on_the_sft_recipe_says_it_is_not_an_rl_recipe(model_dir, tmp_path):
+    err = one_line_error(smoke("sft_cold_start", "--smoke", "--model", model_dir, "--smoke-dir", str(tmp_path / "r")))
+    assert "sft_cold_start is an SFT recipe" in err and "rlpt doctor sft_cold_start" in err
+
+
 def test_an_earlier_run_folder_is_refused_and_left_as_it_was(tmp_path, model_dir):
     earlier = tmp_path / "earlier"
     earlier.mkdir()

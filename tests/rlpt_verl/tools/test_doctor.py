@@ -31,13 +31,7 @@ def test_doctor_names_what_is_missing():
 
 
 def test_doctor_recipe_ok_for_matching_data(built):
-    d = built["dir"]
-    files = [
-        f"data.train_files=[{d}/train_asr.parquet,{d}/train_msr.parquet]",
-        f"data.val_files=[{d}/val_asr.parquet,{d}/val_msr.parquet]",
-        "data.max_prompt_length=512",
-    ]
-    p = doctor("rlpt_grpo_fsdp", *files)
+    p = doctor("rlpt_grpo_fsdp", *rlpt_files(built))
     assert p.returncode == 0, p.stderr
     assert "rlpt_grpo_fsdp: no problems found" in p.stdout
 
@@ -92,9 +86,16 @@ def test_doctor_recipe_reports_what_only_a_long_or_multi_node_run_meets(built):
     assert "algorithm.filter_groups.enable=true (DAPO-style dynamic sampling)" in err
 
 
-def test_doctor_recipe_bad_name_or_override():
+def test_doctor_recipe_bad_name_or_override(tmp_path):
     p = doctor("no_such_recipe")
     assert p.returncode == 2 and "cannot compose recipe 'no_such_recipe'" in p.stderr
+    assert "shipped: rlpt_grpo_fsdp, " in p.stderr and "sft_cold_start" in p.stderr
+    p = doctor("rlpt_grpo_fsd")
+    assert p.returncode == 2 and "did you mean rlpt_grpo_fsdp" in p.stderr
+    bad = tmp_path / "mine.yaml"
+    bad.write_text("defaults:\n  - rlpt_grpo_fsdp\ndata: {train_files: [a, b}\n")
+    p = doctor(str(bad))
+    assert p.returncode == 2 and "YAML syntax error at line 3" in p.stderr and "Traceback" not in p.stderr, p.stderr
     p = doctor("rlpt_grpo_fsdp", "data.no_such_key=1")
     assert p.returncode == 2 and "cannot compose recipe" in p.stderr and "Traceback" not in p.stderr
 
@@ -104,6 +105,7 @@ def test_doctor_rpt_recipe_checks_the_rpt_build(rpt_built):
 
     d = rpt_built["dir"]
     files = [f"data.train_files={d}/train.parquet", f"data.val_files=[{d}/val_easy.parquet,{d}/val_hard.parquet]"]
+    files.append(f"actor_rollout_ref.model.path={rpt_built['dir']}")  # any existing folder
     p = doctor("rpt_grpo_fsdp", *files, f"data.max_prompt_length={RPT_BUDGET}")
     assert p.returncode == 0, p.stderr
     assert "rpt_grpo_fsdp: no problems found" in p.stdout
@@ -113,13 +115,7 @@ def test_doctor_rpt_recipe_checks_the_rpt_build(rpt_built):
 
 
 def test_doctor_lambda_weight_mode(built):
-    d = built["dir"]
-    files = [
-        f"data.train_files=[{d}/train_asr.parquet,{d}/train_msr.parquet]",
-        f"data.val_files=[{d}/val_asr.parquet,{d}/val_msr.parquet]",
-        "data.max_prompt_length=512",
-        "data.rlpt.lambda_mode=weight",
-    ]
+    files = [*rlpt_files(built), "data.rlpt.lambda_mode=weight"]
     p = doctor("rlpt_grpo_fsdp", *files, "actor_rollout_ref.actor.loss_agg_mode=token-mean")
     assert p.returncode == 0, p.stderr  # token-mean is exact in weight mode
     p = doctor("rlpt_grpo_fsdp", *files, "actor_rollout_ref.actor.loss_agg_mode=token-sum")
@@ -132,6 +128,7 @@ def rlpt_files(built):
         f"data.train_files=[{d}/train_asr.parquet,{d}/train_msr.parquet]",
         f"data.val_files=[{d}/val_asr.parquet,{d}/val_msr.parquet]",
         "data.max_prompt_length=512",
+        f"actor_rollout_ref.model.path={built['cfg'].tokenizer}",  # a real local folder
     ]
 
 
@@ -215,6 +212,7 @@ def test_every_shipped_recipe_passes_doctor_with_its_data(built, rpt_built, tmp_
         f"data.train_files={r}/train.parquet",
         f"data.val_files=[{r}/val_easy.parquet]",
         "data.max_prompt_length=512",
+        f"actor_rollout_ref.model.path={r}",
     ]
     assert check_config(compose_recipe("rpt_grpo_fsdp", rpt)) == []
 
@@ -294,3 +292,71 @@ def test_weight_mode_rejects_inexact_settings_before_any_rollout(built):
     assert p.returncode != 0
     assert "data.rlpt.lambda_mode=weight cannot make λ exact" in p.stderr and "loss_scale_factor" in p.stderr
     assert "ray.init" not in p.stderr.lower() and "Started a local Ray" not in p.stderr
+
+
+def test_doctor_catches_data_and_models_the_recipe_cannot_use(built, pydoc_jsonl, tmp_path):
+    """Each passed as "no problems found" before, and would have failed or mistrained on the cluster."""
+    import json
+
+    from rlpt_verl.tasks.math import MathDataConfig, run_math_data
+    from rlpt_verl.tools import assets
+    from rlpt_verl.tools.recipe_check import check_config, compose_recipe
+
+    d = built["dir"]
+
+    def problems(recipe, *overrides):
+        return check_config(compose_recipe(recipe, [*rlpt_files(built), *overrides]))
+
+    def has(got, text):
+        return any(text in p for p in got)
+
+    got = problems("rlpt_grpo_fsdp", f"data.train_files=[{pydoc_jsonl}]")  # the raw corpus itself
+    assert has(got, f"data file {pydoc_jsonl} has no 'prompt' column") and has(got, "looks like a raw corpus"), got
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text("".join(json.dumps({"problem": p["problem"], "answer": p["answer"]}) + "\n"
+                          for p in assets.champ_problems()[:8]))  # fmt: skip
+    run_math_data(MathDataConfig(inputs=(str(qa),), output=str(tmp_path / "math"), val_fraction=0))
+    math_train = f"{tmp_path}/math/train.parquet"
+    got = problems("rlpt_grpo_fsdp", f"data.train_files=[{math_train}]")  # RLVR rows under the rlpt judge
+    assert has(got, "rows the rlpt judge cannot score") and has(got, "rlvr_grpo_fsdp"), got
+    got = problems("rlpt_grpo_fsdp", "data.custom_cls.path=null")  # verl then serves all ASR rows first
+    assert has(got, "without the mixture dataset") and has(got, "data.custom_cls.name=RLPTMixtureDataset"), got
+    got = problems("rlpt_grpo_fsdp", f"actor_rollout_ref.model.path={tmp_path}/models/none")
+    assert has(got, f"actor_rollout_ref.model.path={tmp_path}/models/none is not a folder here"), got
+    assert not has(problems("rlpt_grpo_fsdp", "actor_rollout_ref.model.path=Qwen/Qwen3-4B-Base"), "model.path")
+    rlvr = [f"data.train_files={math_train}", f"data.val_files={math_train}", "trainer.val_before_train=false"]
+    rlvr += ["trainer.test_freq=-1"]
+    got = check_config(compose_recipe("rlvr_grpo_fsdp", rlvr))  # its default: checkpoints/rlpt/hf, not built yet
+    assert has(got, "actor_rollout_ref.model.path=checkpoints/rlpt/hf is not a folder here"), got
+    assert not has(got, "repeats training files")  # validation off: the documented way to run without val data
+    got = problems("rlpt_grpo_fsdp", f"data.val_files=[{d}/train_asr.parquet]")
+    assert has(got, f"data.val_files repeats training files ({d}/train_asr.parquet)"), got
+
+
+def test_doctor_checks_the_sft_recipe_instead_of_a_traceback(tmp_path, tokenizer_dir):
+    import json
+
+    from rlpt_verl.tasks.sft import SFTDataConfig, run_sft_data
+    from rlpt_verl.tools.recipe_check import check_config, compose_recipe
+
+    p = doctor("sft_cold_start", RLPT_SFT_DATA=str(tmp_path / "none"))
+    assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr
+    assert f"data file not found: {tmp_path}/none/train.parquet" in p.stderr and "model.path=" in p.stderr
+    src = tmp_path / "chat.jsonl"
+    src.write_text("".join(json.dumps({"prompt": f"Say {i}.", "response": f"{i}."}) + "\n" for i in range(40)))
+    run_sft_data(SFTDataConfig(inputs=(str(src),), output=str(tmp_path / "sft"), val_fraction=0.2))
+    ok = [f"data.train_files={tmp_path}/sft/train.parquet", f"data.val_files={tmp_path}/sft/val.parquet"]
+    assert check_config(compose_recipe("sft_cold_start", [*ok, f"model.path={tokenizer_dir}"])) == []
+    got = check_config(compose_recipe("sft_cold_start", [f"data.train_files={built_like(tmp_path)}",
+                                                         f"model.path={tokenizer_dir}", ok[1]]))  # fmt: skip
+    assert any("has no 'messages' column" in p for p in got), got
+
+
+def built_like(tmp_path):
+    """A parquet with RL rows (a prompt column, no messages): what `rlpt build` writes, given to SFT by mistake."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "rl.parquet"
+    pq.write_table(pa.table({"prompt": [[{"role": "user", "content": "x"}]], "data_source": ["rlpt_asr"]}), path)
+    return path
