@@ -34,7 +34,7 @@ from .dedup import DedupConfig
 from .filters import FilterConfig
 from .normalize import NormalizeConfig
 from .quality import QualityConfig
-from .readers import FORMATS_HELP, CorpusOptions, CorpusReader, discover, refuse_output_inside
+from .readers import FORMATS_HELP, CorpusOptions, CorpusReader, discover, read_skip_hint, refuse_output_inside
 
 REPORT_NAME = "prepare_report.json"
 LENGTH_BINS = (0, 100, 300, 1_000, 3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000)
@@ -606,14 +606,16 @@ def nothing_kept(report: dict, cfg: PrepareConfig) -> str:
         where = f"; files not read: {files}" if files else ""
         return f"no documents in {', '.join(cfg.inputs)}{where} (supported inputs: {FORMATS_HELP})"
     reason, n = reasons.most_common(1)[0]
+    read_fix = (
+        read_skip_hint(Counter({reason[len("read:") :]: n}), cfg.reader_config()) if reason[:5] == "read:" else None
+    )
     hints = {
-        "read:missing_text_field": f"the records have no field {cfg.text_field!r}: set --text-field",
-        "read:text_not_string": f"field {cfg.text_field!r} is not text: set --text-field",
+        reason: read_fix,
         "filter:stop_words": "the stop-word rule is English-only: --min-stop-words 0 for other languages",
         "filter:too_few_words": "--min-words is above these documents' length",
         "quality:below_threshold": "lower --quality-threshold, or check the rater",
     }
     total = sum(reasons.values())
-    return f"kept 0 of {report['documents_in']} documents: the biggest drop is {reason} ({n} of {total}); " + hints.get(
-        reason, "see prepare_report.json (dropped_by_reason) and dropped/ for what was removed"
+    return f"kept 0 of {report['documents_in']} documents: the biggest drop is {reason} ({n} of {total}); " + (
+        hints.get(reason) or "see prepare_report.json (dropped_by_reason) and dropped/ for what was removed"
     )

@@ -226,6 +226,26 @@ def discover(paths: list[str], skips: FileSkips | None = None) -> list[tuple[str
     return found
 
 
+def read_skip_hint(dropped: Counter, config: ReaderConfig) -> str | None:
+    """The option that fixes the biggest reason documents were skipped at read, when one does (else None).
+
+    >>> read_skip_hint(Counter(missing_id_field=3, empty=1), ReaderConfig(id_field="doc_id"))
+    "the records have no field 'doc_id': set --id-field to one they have, or leave it out (ids are then file:line)"
+    >>> read_skip_hint(Counter(too_large=2), ReaderConfig(max_doc_chars=100))
+    'documents are longer than --max-doc-chars 100: raise it'
+    """
+    if not dropped:
+        return None
+    reason = dropped.most_common(1)[0][0]
+    return {
+        "missing_text_field": f"the records have no field {config.text_field!r}: set --text-field",
+        "text_not_string": f"field {config.text_field!r} is not text: set --text-field",
+        "missing_id_field": f"the records have no field {config.id_field!r}: set --id-field to one they have, or "
+        "leave it out (ids are then file:line)",
+        "too_large": f"documents are longer than --max-doc-chars {config.max_doc_chars}: raise it",
+    }.get(reason)
+
+
 def refuse_output_inside(paths: list[str], output: str) -> None:
     """An output folder inside an input folder would be read back as input (its lock file now, its parquet on
     the next run): refused, naming both.

@@ -206,6 +206,9 @@ def to_item(record: dict, default_id: str, fields: Fields = Fields(), seed: int 
     kor = _kor_item(record, item_id, fields, source or {})
     if kor is not None:
         return kor
+    for flag, name in (("question", fields.question), ("answer", fields.answer), ("choices", fields.choices)):
+        if name and _key(record, (name,)) is None:
+            return None, f"{flag}_field_missing"
     q_key = fields.question or _key(record, QUESTION_FIELDS)
     if q_key is None:
         return None, "no_question_field"

@@ -153,7 +153,9 @@ def load_benchmark(path: str, cfg: EvalConfig) -> dict:
     skipped, used = Counter(), Counter()
     seen: set[str] = set()
     source = _kor_source(path)
+    first_keys: list[str] = []
     for default_id, record in reader:
+        first_keys = first_keys or [str(k) for k in record][:8]
         item, info = to_item(record, default_id, fields, cfg.seed, source)
         if item is None:
             skipped[info] += 1
@@ -174,10 +176,15 @@ def load_benchmark(path: str, cfg: EvalConfig) -> dict:
         items.append(item)
     skipped.update({f"read:{k}": v for k, v in reader.stats.dropped.items()})
     if not items:
-        raise UserError(
-            f"no usable item in benchmark {path} (skipped: {dict(skipped)}); name the fields with "
-            "--question-field/--answer-field/--choices-field"
-        )
+        top = skipped.most_common(1)[0][0] if skipped else ""
+        hint = "name the fields with --question-field/--answer-field/--choices-field"
+        if top.endswith("_field_missing"):
+            flag = top[: -len("_field_missing")]
+            name = getattr(fields, flag)
+            hint = f"--{flag}-field {name!r} is not a field of these records (they have {', '.join(first_keys)})"
+        elif top == "no_question_field":
+            hint = f"no question field recognised (records have {', '.join(first_keys)}): name it with --question-field"
+        raise UserError(f"no usable item in benchmark {path} (skipped: {dict(skipped)}); {hint}")
     if given and len(given) != len(items):
         raise UserError(
             f"benchmark {path}: {len(given)} of {len(items)} items carry responses; give responses for all or none"

@@ -72,6 +72,9 @@ def to_question_answer(record: dict, question_field: str | None = None, answer_f
     >>> to_question_answer({"problem": "Why?", "solution": "Because it is so."})
     (None, 'answer_not_extractable')
     """
+    for flag, name in (("question", question_field), ("answer", answer_field)):
+        if name and name not in record:
+            return None, f"{flag}_field_missing"
     q_key = question_field or next((k for k in QUESTION_FIELDS if k in record), None)
     a_key = answer_field or next((k for k in ANSWER_FIELDS if k in record), None)
     if q_key is None or a_key is None:
@@ -122,7 +125,9 @@ def _math_data(cfg: MathDataConfig, output: str) -> dict:
     reader = RecordReader(list(inputs), ReaderConfig(split=cfg.split))
     rows = {"train": [], "val": []}
     skipped = Counter()
+    first_keys: list[str] = []
     for _, record in reader:
+        first_keys = first_keys or [str(k) for k in record][:8]
         qa, reason = to_question_answer(record, question_field, answer_field)
         if qa is None:
             skipped[reason] += 1
@@ -139,10 +144,12 @@ def _math_data(cfg: MathDataConfig, output: str) -> dict:
             }
         )
     if not rows["train"]:
-        raise UserError(
-            f"no usable question/answer in {', '.join(inputs)} (skipped: {dict(skipped)}); "
-            "use problem/question and answer fields or --question-field/--answer-field"
-        )
+        top = skipped.most_common(1)[0][0] if skipped else ""
+        hint = "use problem/question and answer fields or --question-field/--answer-field"
+        for flag, name in (("question", question_field), ("answer", answer_field)):
+            if top == f"{flag}_field_missing":
+                hint = f"--{flag}-field {name!r} is not a field of these records (they have {', '.join(first_keys)})"
+        raise UserError(f"no usable question/answer in {', '.join(inputs)} (skipped: {dict(skipped)}); {hint}")
     for split, data in rows.items():
         if data:  # no empty val.parquet (a table without columns, which verl cannot load)
             pq.write_table(pa.Table.from_pylist(data), os.path.join(output, f"{split}.parquet"))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 
 from rlpt_verl.data_tools import CorpusReader, Document, refuse_output_inside, splits_lines
-from rlpt_verl.data_tools.readers import CorpusOptions
+from rlpt_verl.data_tools.readers import CorpusOptions, read_skip_hint
 from rlpt_verl.errors import UserError
 from rlpt_verl.options import opt
 from rlpt_verl.paths import staged_output, write_json_atomic
@@ -368,11 +368,12 @@ def _build(cfg: BuildConfig, out: str, quiet: bool) -> dict:
                 doc_skips[res["skip"]] += 1
                 continue
             split = "val" if ordinal in val_ordinals else "train"
-            wrote = False
+            wrote = capped_here = False
             for task in TASKS:
                 for row in res["rows"][task]:
                     if split == "val" and writers[(split, task)].count >= cfg.val_max_rows // 2:
                         sample_drops[f"{task}_val_over_max_rows"] += 1
+                        capped_here = True
                         continue
                     row["extra_info"]["index"], row["extra_info"]["split"] = index, split
                     index += 1
@@ -383,6 +384,8 @@ def _build(cfg: BuildConfig, out: str, quiet: bool) -> dict:
             if wrote:
                 docs_used += 1
                 docs_per_split[split] += 1
+            elif capped_here:  # its rows were built, but validation was full (--val-max-rows)
+                doc_skips["val_over_max_rows"] += 1
             else:
                 doc_skips["all_prompts_too_long"] += 1
         for w in writers.values():
@@ -401,10 +404,11 @@ def _build(cfg: BuildConfig, out: str, quiet: bool) -> dict:
                 f"{'default' if cfg.val_docs is None else cfg.val_docs}); lower --val-docs or add documents"
             )
         else:
+            fix = read_skip_hint(reader.stats.dropped, reader_cfg) if not reader.stats.forwarded else None
             cause = (
                 f"documents used {docs_used}, skipped at read {dict(reader.stats.dropped)}, at build "
-                f"{dict(doc_skips)}, files not read {dict(reader.files_skipped)}; check --text-field, lower "
-                "--min-target-chars, or raise --max-prompt-tokens"
+                f"{dict(doc_skips)}, files not read {dict(reader.files_skipped)}; "
+                + (fix or "check --text-field, lower --min-target-chars, or raise --max-prompt-tokens")
             )
         raise UserError(f"no training rows from {', '.join(cfg.inputs)}: {cause}")
     rows_total = sum(w.count for w in writers.values())

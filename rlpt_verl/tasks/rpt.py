@@ -22,7 +22,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from rlpt_verl.data_tools import CorpusReader, Document, refuse_output_inside, splits_lines
-from rlpt_verl.data_tools.readers import CorpusOptions
+from rlpt_verl.data_tools.readers import CorpusOptions, read_skip_hint
 from rlpt_verl.errors import UserError
 from rlpt_verl.options import opt
 from rlpt_verl.paths import staged_output, write_json_atomic
@@ -408,10 +408,15 @@ def _build_rpt(cfg: RPTBuildConfig, out: str, quiet: bool, scorer) -> dict:
                 f"to validation (--val-docs {'default' if cfg.val_docs is None else cfg.val_docs}); lower "
                 "--val-docs or add documents"
             )
+        fix = read_skip_hint(reader.stats.dropped, reader_cfg) if not reader.stats.forwarded else None
         raise UserError(
             f"no training rows from {', '.join(cfg.inputs)}: documents read {reader.stats.forwarded}, skipped "
-            f"{dict(doc_skips)}, positions above {cfg.entropy_threshold}: {positions_above}, dropped {dict(drops)}; "
-            "lower --entropy-threshold or --min-context-tokens, raise --max-prompt-tokens, or check --text-field"
+            f"{dict(doc_skips)} (at read {dict(reader.stats.dropped)}), positions above {cfg.entropy_threshold}: "
+            f"{positions_above}, dropped {dict(drops)}; "
+            + (
+                fix
+                or "lower --entropy-threshold or --min-context-tokens, raise --max-prompt-tokens, or check --text-field"
+            )
         )
     seconds = time.perf_counter() - t0
     report = {

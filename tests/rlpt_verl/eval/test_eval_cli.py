@@ -229,6 +229,8 @@ def test_given_responses_are_scored_without_a_server_and_compared_with_a_baselin
         (["--k", "x"], "--k"),
         ([], "carry no responses: give --model-url and --model"),
         (["--baseline", "/no/such/run"], "--baseline /no/such/run: no readable eval_report.json"),
+        (["--question-field", "q"], "--question-field 'q' is not a field of these records (they have id, problem"),
+        (["--request-timeout", "0"], "--request-timeout must be > 0"),
     ],
 )
 def test_bad_arguments_are_one_line(tmp_path, champ_bench, args, message):

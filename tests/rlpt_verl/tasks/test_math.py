@@ -152,3 +152,10 @@ def test_final_answer_keeps_the_boxes_of_one_answer_together():
     assert final_answer("The roots are \\(\\boxed{1}\\) and \\(\\boxed{-2}\\).", solution=True) == "1, -2"
     assert final_answer("\\boxed{1}\\boxed{2}", solution=True) == "1, 2"
     assert final_answer("We try \\boxed{4}; that fails, so the answer is \\boxed{3}.", solution=True) == "3"
+
+
+def test_a_question_field_the_records_lack_is_named(tmp_path):
+    (tmp_path / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in GSM8K_STYLE[:2]))
+    p = math_data(str(tmp_path / "qa.jsonl"), "-o", str(tmp_path / "o"), "--question-field", "prompt_text")
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert "--question-field 'prompt_text' is not a field of these records (they have question, answer)" in p.stderr

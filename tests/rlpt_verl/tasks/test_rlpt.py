@@ -226,6 +226,12 @@ def test_validation_rows_are_capped(tmp_path, built):
     for task in ("asr", "msr"):
         over = report["samples_dropped"][f"{task}_val_over_max_rows"]
         assert over == full["samples"][f"val_{task}"] - 5 > 0
+    skipped = report["documents"]["skipped_at_build"]  # documents whose rows did not fit validation: named so
+    assert skipped.get("val_over_max_rows", 0) > 0 and "all_prompts_too_long" not in skipped, skipped
+    assert (
+        report["documents"]["used_per_split"]["val"] + skipped["val_over_max_rows"]
+        == (full["documents"]["used_per_split"]["val"])
+    )
 
 
 def rlpt(*args, **kw):
@@ -295,6 +301,8 @@ def test_dirty_corpus_is_skipped_and_counted(tmp_path, tokenizer_dir):
         (["{tmp}/ok.jsonl", "{tmp}/./ok.jsonl"], "is given twice"),
         (["{tmp}"], "is inside the input folder"),  # -o {tmp}/out
         (["{tmp}/ok.jsonl", "--max-doc-chars", "0"], "--max-doc-chars 0: must be at least 1"),
+        (["{tmp}/ok.jsonl", "--id-field", "doc_id"], "the records have no field 'doc_id': set --id-field"),
+        (["{tmp}/ok.jsonl", "--max-doc-chars", "10"], "documents are longer than --max-doc-chars 10: raise it"),
     ],
 )
 def test_user_mistakes_exit_2_with_one_line(tmp_path, tokenizer_dir, args, message):
