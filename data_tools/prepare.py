@@ -135,7 +135,13 @@ def _schemas():
         ),
         # exact: the document's text equals its cluster survivor's (an exact, not a near, duplicate)
         "clusters": pa.schema(
-            [("ordinal", pa.int64()), ("root", pa.int64()), ("size", pa.int32()), ("exact", pa.bool_())]
+            [
+                ("ordinal", pa.int64()),
+                ("root", pa.int64()),
+                ("root_id", pa.string()),  # the surviving document's id, named in dropped/'s detail
+                ("size", pa.int32()),
+                ("exact", pa.bool_()),
+            ]
         ),
     }
 
@@ -301,10 +307,11 @@ def cluster_corpus(cfg: PrepareConfig, layout: Layout, shards: int) -> dict:
     if os.path.exists(layout.clusters):
         table = pq.read_table(layout.clusters)
     else:
-        ordinals, exact, sigs = [], [], []
+        ordinals, ids, exact, sigs = [], [], [], []
         for i in range(shards):
-            t = pq.read_table(layout.stage1(i), columns=["ordinal", "exact", "sig"])
+            t = pq.read_table(layout.stage1(i), columns=["ordinal", "id", "exact", "sig"])
             ordinals += t.column("ordinal").to_pylist()
+            ids += t.column("id").to_pylist()
             exact += t.column("exact").to_pylist()
             sigs += t.column("sig").to_pylist()
         d = cfg.dedup
@@ -319,7 +326,7 @@ def cluster_corpus(cfg: PrepareConfig, layout: Layout, shards: int) -> dict:
             roots = list(range(len(ordinals)))
         sizes = Counter(roots)
         rows = [
-            {"ordinal": o, "root": ordinals[r], "size": sizes[r], "exact": exact[i] == exact[r]}
+            {"ordinal": o, "root": ordinals[r], "root_id": ids[r], "size": sizes[r], "exact": exact[i] == exact[r]}
             for i, (o, r) in enumerate(zip(ordinals, roots, strict=True))
         ]
         _write_parquet(layout.clusters, rows, _schemas()["clusters"], row_group_size=65536)
@@ -359,20 +366,20 @@ def finish_shard(cfg: PrepareConfig, shard: int) -> dict:
     lo, hi = (rows[0]["ordinal"], rows[-1]["ordinal"]) if rows else (0, -1)
     # the table is in ordinal order: row-group statistics let this read only the shard's part
     clusters = pq.read_table(layout.clusters, filters=[("ordinal", ">=", lo), ("ordinal", "<=", hi)])
-    columns = (clusters.column(c).to_pylist() for c in ("ordinal", "root", "size", "exact"))
-    info = {o: (r, s, e) for o, r, s, e in zip(*columns, strict=True)}
+    columns = (clusters.column(c).to_pylist() for c in ("ordinal", "root", "size", "exact", "root_id"))
+    info = {o: (r, s, e, rid) for o, r, s, e, rid in zip(*columns, strict=True)}
     dropped = pq.read_table(layout.stage1_dropped(shard)).to_pylist()
     drops, pii_counts, kept = Counter(), Counter(), []
     index = _decontam_index(cfg.decontam) if cfg.decontam and cfg.decontam.eval_sets else None
     hits = Counter()
     survivors = []
     for r in rows:
-        root, size, exact = info[r["ordinal"]]
+        root, size, exact, root_id = info[r["ordinal"]]
         base = {k: r[k] for k in ("ordinal", "id", "source", "text")}
         if root != r["ordinal"]:
             reason = "exact_duplicate" if exact else "near_duplicate"
             drops[f"dedup:{reason}"] += 1
-            dropped.append({**base, "stage": "dedup", "reason": reason, "detail": f"cluster {root}"})
+            dropped.append({**base, "stage": "dedup", "reason": reason, "detail": f"survivor {root_id}"})
             continue
         text, pii = r["text"], Counter()
         if cfg.pii:
@@ -551,6 +558,22 @@ def input_fingerprint(inputs) -> list[list]:
     return out
 
 
+def changed_settings(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """``key: old -> new`` for each setting that differs (nested stages as ``dedup.num_perm``).
+
+    >>> changed_settings({"pii": True, "dedup": {"num_perm": 128}}, {"pii": False, "dedup": {"num_perm": 64}})
+    ['dedup.num_perm: 128 -> 64', 'pii: True -> False']
+    """
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += changed_settings(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return out
+
+
 def _prepare(cfg: PrepareConfig, quiet: bool, t0: float) -> dict:
     layout = Layout(cfg.output)
     settings_path = os.path.join(layout.work, "settings.json")
@@ -558,9 +581,10 @@ def _prepare(cfg: PrepareConfig, quiet: bool, t0: float) -> dict:
     if os.path.exists(settings_path):
         earlier = json.load(open(settings_path))
         if earlier.get("config") != settings["config"]:
+            changed = ", ".join(changed_settings(earlier.get("config") or {}, settings["config"])[:4])
             raise UserError(
-                f"{cfg.output} holds a run with other settings: use a new --output, or delete "
-                f"{layout.work} to start over"
+                f"{cfg.output} holds a run with other settings ({changed}): use a new --output, the earlier "
+                f"settings to continue it, or delete {layout.work} to start over"
             )
         if earlier.get("inputs") != settings["inputs"]:
             print(

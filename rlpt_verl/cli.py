@@ -266,6 +266,11 @@ def _cmd_sft_data(args) -> int:
     for line in splits_lines(r["dataset_splits"]):
         print(line)
     print(f"wrote train.parquet, val.parquet and sft_report.json to {args.output}")
+    from rlpt_verl.tasks.common import empty_validation_lines
+
+    held = f"raise --val-fraction ({args.val_fraction} of {r['rows']['train']} conversations held out none)"
+    for line in empty_validation_lines({"val.parquet": r["rows"]["val"]}, held):
+        print(line)
     return 0
 
 

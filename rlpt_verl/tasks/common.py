@@ -196,3 +196,19 @@ def prompt_tokens_line(p: dict, budget: int) -> str:
 
 def wrote_line(files, report_name: str, output: str) -> str:
     return f"wrote {', '.join(files)} and {report_name} to {output}"
+
+
+NO_VALIDATION = "or train without validation (trainer.val_before_train=false trainer.test_freq=-1)"
+
+
+def empty_validation_lines(rows: dict[str, int], fix: str) -> list[str]:
+    """A warning when validation files hold no row: verl would validate on nothing, silently.
+
+    >>> empty_validation_lines({"val_asr.parquet": 0, "val_msr.parquet": 3}, "add documents")[0][:60]
+    'warning: val_asr.parquet holds 0 rows (validation would scor'
+    """
+    empty = [name for name, n in rows.items() if n == 0]
+    if not empty:
+        return []
+    holds = "holds" if len(empty) == 1 else "hold"
+    return [f"warning: {', '.join(empty)} {holds} 0 rows (validation would score nothing): {fix}, {NO_VALIDATION}"]

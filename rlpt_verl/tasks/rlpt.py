@@ -27,6 +27,7 @@ from rlpt_verl.tasks.common import (
     VAL_DOCS_AUTO,
     PoolWriter,
     config_record,
+    empty_validation_lines,
     percentiles,
     progress,
     prompt_tokens_line,
@@ -456,5 +457,8 @@ def format_summary(report: dict, output: str) -> str:
         prompt_tokens_line(report["prompt_tokens"], report["config"]["max_prompt_tokens"]),
         f"truncated contexts: {100 * report['truncated_context_share']:.1f}%",
         wrote_line(report["files"].values(), RLPT_REPORT, output),
+        *empty_validation_lines(
+            {f"{k}.parquet": v for k, v in s.items() if k.startswith("val_")}, "add documents or raise --val-docs"
+        ),
     ]
     return "\n".join(lines)

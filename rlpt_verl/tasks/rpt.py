@@ -32,6 +32,7 @@ from rlpt_verl.tasks.common import (
     VAL_DOCS_AUTO,
     PoolWriter,
     config_record,
+    empty_validation_lines,
     percentiles,
     progress,
     prompt_tokens_line,
@@ -459,5 +460,9 @@ def format_summary(report: dict, output: str) -> str:
             "samples: " + ", ".join(f"{k}={v}" for k, v in report["samples"].items()),
             prompt_tokens_line(report["prompt_tokens"], report["config"]["max_prompt_tokens"]),
             wrote_line(report["files"].values(), RPT_REPORT, output),
+            *empty_validation_lines(
+                {f"{k}.parquet": v for k, v in report["samples"].items() if k.startswith("val_")},
+                "add documents or raise --val-docs (a harder split needs positions above its entropy bound)",
+            ),
         ]
     )

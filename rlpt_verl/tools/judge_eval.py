@@ -246,7 +246,8 @@ def run_judge_eval(
         "skipped": skipped,
         **agreement([p["label"] for p in judged], [p["verdict"] for p in judged]),
         "judge_requests": int(sum(p["judge_requests"] for p in infos)),
-        "judge_calls_avoided": len(infos) - counters["judge_called"],
+        # a verdict without a call (format, guards, shortcut, cache): a sample the judge never answered is not one
+        "judge_calls_avoided": sum(1 for p in infos if not p["judge_called"] and p["verdict"] is not None),
         "counters": counters,
         "seconds": seconds,
         "samples_per_s": len(infos) / seconds if seconds else None,
@@ -287,7 +288,11 @@ def format_report(report: dict) -> str:
             f"judge requests: {report['judge_requests']}; samples that needed no call: {report['judge_calls_avoided']}",
             f"counters: {report['counters']}",
             f"throughput: {f(throughput)} samples/s over {report['seconds']:.1f} s",
-            f"latency p50/p90/p99: {f(lat['p50'])}/{f(lat['p90'])}/{f(lat['p99'])} s (judged samples: "
-            f"{f(jl['p50'])}/{f(jl['p90'])}/{f(jl['p99'])} s)",
+            (
+                f"latency p50/p90/p99: {f(lat['p50'])}/{f(lat['p90'])}/{f(lat['p99'])} s (judged samples: "
+                f"{f(jl['p50'])}/{f(jl['p90'])}/{f(jl['p99'])} s)"
+                if report["judged"]
+                else "latency: none (no case was judged)"
+            ),
         ]
     )

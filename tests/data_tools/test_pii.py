@@ -60,6 +60,7 @@ def test_each_type_is_masked_with_its_placeholder(text, masked, kind):
         "x = 256.1.1.1 is no address, nor 1.2.3",
         "matrix 0.167290000000000000E+05 0.829159999999995925E+05",  # Fortran floats
         "5 + 3 = 8, 12 * 12 = 144, 555-1234 is too short",
+        "'{:+010d}'.format(120) gives '+000000120'",  # zero-padded format example (Python's docs): no country code 0
     ],
 )
 def test_look_alikes_stay(text):

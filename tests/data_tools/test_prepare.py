@@ -69,9 +69,10 @@ def test_exact_duplicate_books_keep_one_copy(prepared, prepare_corpus):
     kept, dropped = rows(prepared["dir"], "kept"), rows(prepared["dir"], "dropped")
     dups = [d for d in dropped if d["reason"] == "exact_duplicate"]
     assert len(dups) == 7  # the sdist holds 7 pairs of identical Milton files
-    by_ordinal = {r["ordinal"]: r for r in kept}
+    by_id = {r["id"]: r for r in kept}
     for d in dups:
-        survivor = by_ordinal[int(d["detail"].split()[-1])]
+        assert d["detail"].startswith("survivor ")  # names the kept document by its id, as README says
+        survivor = by_id[d["detail"][len("survivor ") :]]
         assert survivor["ordinal"] < d["ordinal"] and survivor["cluster_size"] == 2
         assert os.path.basename(survivor["id"]) != os.path.basename(d["id"])
     assert prepared["report"]["near_duplicate_clusters"]["cluster_size_hist"]["2"] == 7
@@ -257,7 +258,7 @@ def test_work_is_removed_after_a_complete_run(prepared):
 
 def test_rerun_with_other_settings_is_refused(prepared, prepare_corpus):
     p = rlpt("prepare", prepare_corpus["dir"], "-o", prepared["dir"], "--id-field", "id", "--no-pii", "--quiet")
-    assert p.returncode == 2 and "holds a run with other settings" in p.stderr
+    assert p.returncode == 2 and "holds a run with other settings (pii: True -> False)" in p.stderr
 
 
 @pytest.mark.parametrize(

@@ -330,3 +330,13 @@ def test_validation_share_scales_with_a_small_corpus(tmp_path, pydoc_jsonl, toke
     report = json.load(open(tmp_path / "out" / "build_report.json"))
     assert report["documents"]["used_per_split"]["val"] == 2
     assert report["documents"]["used_per_split"]["train"] >= 15
+
+
+def test_a_build_with_empty_validation_files_says_so(tmp_path, tokenizer_dir):
+    good = "The first sentence is here. The second sentence follows it. The third sentence closes the text."
+    (tmp_path / "one.jsonl").write_text(json.dumps({"text": good}) + "\n")
+    p = rlpt("build", str(tmp_path / "one.jsonl"), "-o", str(tmp_path / "out"), "--tokenizer", tokenizer_dir, "--quiet")
+    assert p.returncode == 0, p.stderr
+    report = json.load(open(tmp_path / "out" / "build_report.json"))
+    assert report["samples"]["val_asr"] == 0 == report["samples"]["val_msr"]
+    assert "warning: val_asr.parquet, val_msr.parquet hold 0 rows" in p.stdout and "--val-docs" in p.stdout

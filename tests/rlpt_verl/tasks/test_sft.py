@@ -127,3 +127,42 @@ def test_sft_recipe_composes_with_paper_values():
         timeout=300,
     )
     assert p.returncode == 0, p.stderr[-2000:]
+
+
+def test_an_empty_validation_file_is_said(tmp_path):
+    """50 conversations at the default 1 %: often nothing is held out; the summary then says so and what to do."""
+    from rlpt_verl.tasks.sft import SFTDataConfig, run_sft_data
+
+    src = tmp_path / "chat.jsonl"
+    src.write_text("".join(json.dumps({"prompt": f"Count to {i}.", "response": f"1..{i}"}) + "\n" for i in range(50)))
+    held = {
+        seed: run_sft_data(SFTDataConfig(inputs=(str(src),), output=str(tmp_path / f"s{seed}"), seed=seed))["rows"][
+            "val"
+        ]
+        for seed in range(6)
+    }
+    for seed in (min(held, key=held.get), max(held, key=held.get)):  # one that holds none out, one that holds some
+        p = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "rlpt_verl.cli",
+                "sft-data",
+                str(src),
+                "-o",
+                str(tmp_path / "o"),
+                "--seed",
+                str(seed),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert p.returncode == 0, p.stderr
+        warned = "warning: val.parquet holds 0 rows" in p.stdout
+        assert warned == (held[seed] == 0), (held, p.stdout)
+    assert min(held.values()) == 0 < max(held.values())
+    assert "raise --val-fraction (0.01 of 50 conversations held out none)" in subprocess.run(
+        [sys.executable, "-m", "rlpt_verl.cli", "sft-data", str(src), "-o", str(tmp_path / "o"), "--seed",
+         str(min(held, key=held.get))], capture_output=True, text=True, timeout=300,
+    ).stdout  # fmt: skip

@@ -122,6 +122,7 @@ def test_a_judge_that_does_not_answer_is_one_line_and_exit_1(tmp_path, asr_rows,
         assert "try http://" in line
     report = json.load(open(out))
     assert report["judged"] == 0 and report["accuracy"] is None
+    assert "latency: none (no case was judged)" in p.stdout and "latency p50" not in p.stdout
 
 
 def test_judge_killed_mid_run(tmp_path, asr_rows, model_dir):
@@ -178,6 +179,9 @@ def test_judge_killed_mid_run(tmp_path, asr_rows, model_dir):
     report = json.load(open(out))
     assert report["judged"] + report["unjudged"] == 20 and report["unjudged"] >= 1
     assert report["stopped"] and "accuracy" in stdout
+    # cases the breaker never sent are unjudged, not "needed no call"
+    assert report["judge_calls_avoided"] <= report["judged"]
+    assert all(p["verdict"] is None for p in report["per_case"] if p.get("judge_error"))
 
 
 def test_judge_eval_bad_input(tmp_path, model_dir):
