@@ -406,6 +406,8 @@ def _build(cfg: BuildConfig, out: str, quiet: bool) -> dict:
             )
         else:
             fix = read_skip_hint(reader.stats.dropped, reader_cfg) if not reader.stats.forwarded else None
+            if not fix and doc_skips and doc_skips.most_common(1)[0][0] == "all_prompts_too_long":
+                fix = f"no prompt fits --max-prompt-tokens {cfg.max_prompt_tokens} (instructions and context): raise it"
             cause = (
                 f"documents used {docs_used}, skipped at read {dict(reader.stats.dropped)}, at build "
                 f"{dict(doc_skips)}, files not read {dict(reader.files_skipped)}; "

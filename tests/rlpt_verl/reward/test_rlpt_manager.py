@@ -196,3 +196,29 @@ def test_judge_preflight_from_every_reward_worker(model_dir, judge_server, ray_c
     rpt = reward_config(model_dir, num_workers=1, manager="rpt")  # other managers have no judge to probe
     with reward_loop(rpt) as manager:
         assert judge_preflight(manager) == []
+
+
+def test_the_quickstart_demo_shows_how_the_reward_is_earned_or_refused(built, model_dir, judge_server, ray_cluster):
+    """The quickstart's first screen: the true next sentence earns 1, a rewording is judged, each guard refuses
+    its case, and the printed reason is the one the manager recorded."""
+    from rlpt_verl.tasks.prompt_meter import load_tokenizer
+    from rlpt_verl.tools.quickstart import REASONS, demo_cases, pick_demo_row, reason_of
+
+    pool = sorted(pq.read_table(os.path.join(built["dir"], "val_asr.parquet")).to_pylist(),
+                  key=lambda r: r["extra_info"]["prompt_tokens"])  # fmt: skip
+    row = pick_demo_row(pool)
+    cases = demo_cases(row)
+    assert len({flag for *_, flag in cases}) == 8  # the true sentence, the judge, and six guards
+    settings = {"judge_base_url": judge_server.url, "judge_model": judge_server.model, **judge_server.verdict_settings}
+    with reward_loop(reward_config(model_dir, settings, num_workers=2)) as manager:
+        batch = make_batch([row] * len(cases), [c[1] for c in cases], load_tokenizer(model_dir))
+        results = per_sample(manager.compute_rm_score(batch))
+    text = dict(REASONS)
+    for (label, _, flag), r in zip(cases, results, strict=True):
+        assert r[flag] == 1 and reason_of(r) == text[flag], (label, r)
+        assert r["score"] == (1.0 if flag == "shortcut" else r["score"]) and (flag == "judge_called") == bool(
+            r["judge_called"]
+        ), (label, r)
+    assert [r["score"] for (*_, flag), r in zip(cases, results, strict=True) if flag != "judge_called"] == [
+        1.0 if flag == "shortcut" else 0.0 for *_, flag in cases if flag != "judge_called"
+    ]
