@@ -569,8 +569,10 @@ def changed_settings(old: dict, new: dict, prefix: str = "") -> list[str]:
         a, b = old.get(key), new.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
             out += changed_settings(a, b, f"{prefix}{key}.")
-        elif a != b:
-            out.append(f"{prefix}{key}: {a!r} -> {b!r}")
+        elif a != b:  # a stage switched on or off is named as such, not by its whole settings
+            shown = ["on" if isinstance(v, dict) else "off" if v is None and isinstance(a or b, dict) else repr(v)
+                     for v in (a, b)]  # fmt: skip
+            out.append(f"{prefix}{key}: {shown[0]} -> {shown[1]}")
     return out
 
 

@@ -258,7 +258,8 @@ def test_work_is_removed_after_a_complete_run(prepared):
 
 def test_rerun_with_other_settings_is_refused(prepared, prepare_corpus):
     p = rlpt("prepare", prepare_corpus["dir"], "-o", prepared["dir"], "--id-field", "id", "--no-pii", "--quiet")
-    assert p.returncode == 2 and "holds a run with other settings (pii: True -> False)" in p.stderr
+    assert p.returncode == 2 and "holds a run with other settings (" in p.stderr
+    assert "decontam: on -> off" in p.stderr and "pii: True -> False" in p.stderr
 
 
 @pytest.mark.parametrize(

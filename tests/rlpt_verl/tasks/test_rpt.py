@@ -140,6 +140,12 @@ def test_deterministic_and_seeded(rpt_built, tmp_path):
     assert a != b  # another seed samples other positions
 
 
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def rlpt(*args, **kw):
     return subprocess.run([sys.executable, "-m", "rlpt_verl.cli", *args], capture_output=True, text=True, **kw)
 
@@ -153,7 +159,15 @@ def rlpt(*args, **kw):
         (["--window-overlap", "0"], "--window-overlap must be >= 1"),
         (["--template", "v9"], "invalid choice: 'v9'"),
         (["--max-prompt-tokens", "40"], "leaves no room for context"),
-        (["--entropy-threshold", "99"], "no training rows from"),
+        (
+            ["--entropy-threshold", "99"],
+            "--entropy-threshold 99.0 can never be exceeded",
+        ),
+        pytest.param(
+            ["--device", "cuda"],
+            "--device cuda: this torch",  # before the model loads, not an AssertionError from inside torch
+            marks=pytest.mark.skipif(_cuda(), reason="this torch can use CUDA"),
+        ),
         (["--val-docs", "100000"], "usable documents went to validation (--val-docs 100000); lower --val-docs"),
     ],
 )
