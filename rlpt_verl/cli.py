@@ -123,7 +123,7 @@ def _add_doctor(sub) -> None:
         description="Without RECIPE: versions and verl plugin registration here and in a Ray worker. With RECIPE "
         "(a shipped recipe name such as rlpt_grpo_fsdp, or a YAML path) and Hydra overrides: compose it against "
         "verl 0.9.1 and report legacy keys, a bypassed or sleeping judge, an inexact λ, a prompt budget smaller "
-        "than the built data and missing data files.",
+        "than the built data, missing data files, data the recipe cannot use and a model folder that is not there.",
     )
     p.add_argument("recipe", nargs="?", help="recipe name or YAML path (optional)")
     p.add_argument("overrides", nargs="*", help="Hydra overrides, as for verl.trainer.main_ppo")
