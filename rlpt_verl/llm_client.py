@@ -126,7 +126,11 @@ class Verdict:
     error: str | None = None  # why the call failed after retries: timeout, connection, http_5xx, ...
     parse_failure: bool = False  # the server answered, twice, without a parsable verdict
     calls: int = 0  # HTTP requests actually sent for this sample
-    cache_hit: bool = False
+    cache_hit: bool = False  # served without a call of its own: the LRU cache, or an identical call in flight
+    shared: bool = False  # of those, served by an identical call in flight (a duplicate in the same batch)
+    prompt_tokens: int = 0  # the server's `usage` over this sample's successful requests
+    completion_tokens: int = 0
+    tokens_estimated: bool = False  # the server reported no `usage`: prompt chars / 4 and the reply's chars / 4
 
 
 # A 400 that says the prompt does not fit the model (vLLM, SGLang, llama.cpp, OpenAI wordings).
@@ -136,6 +140,24 @@ _CONTEXT = re.compile(
     r"|input is too long",
     re.I,
 )
+
+
+def _add_usage(total: dict, usage: dict | None, body: dict, reply: str) -> None:
+    """Add one reply's token counts to ``total``: the server's ``usage``, or an estimate (4 characters per token,
+    flagged ``estimated``) when it reports none.
+
+    >>> t = {}; _add_usage(t, {"prompt_tokens": 30, "completion_tokens": 3}, {}, "x"); t
+    {'prompt_tokens': 30, 'completion_tokens': 3}
+    >>> t = {}; _add_usage(t, None, {"messages": [{"content": "a" * 40}]}, "Score: 1"); t
+    {'estimated': True, 'prompt_tokens': 10, 'completion_tokens': 2}
+    """
+    prompt, completion = (usage or {}).get("prompt_tokens"), (usage or {}).get("completion_tokens")
+    if not isinstance(prompt, int) or not isinstance(completion, int):
+        chars = sum(len(str(m.get("content", ""))) for m in body.get("messages", []) if isinstance(m, dict))
+        prompt, completion = -(-chars // 4), -(-len(reply or "") // 4)
+        total["estimated"] = True
+    total["prompt_tokens"] = total.get("prompt_tokens", 0) + prompt
+    total["completion_tokens"] = total.get("completion_tokens", 0) + completion
 
 
 class _Failure(Exception):
@@ -300,6 +322,7 @@ class LLMClient:
         self._last_error = ""
         self._last_reply = ""
         self._last_ok: float | None = None  # when a call last succeeded (the stall rule)
+        self._last_usage: dict | None = None  # `usage` of the reply _attempt parsed last (read right after it)
         self.stats = {"requests": 0, "retries": 0, "failures": 0}
 
     @property
@@ -404,7 +427,9 @@ class LLMClient:
                         f"Check {s.setting_prefix}model ({s.model!r}), the API key and the URL"
                     )
                 try:
-                    return json.loads(text)["choices"][0]["message"].get("content") or ""
+                    body = json.loads(text)
+                    self._last_usage = body.get("usage") if isinstance(body.get("usage"), dict) else None
+                    return body["choices"][0]["message"].get("content") or ""
                 except (ValueError, KeyError, IndexError, TypeError, AttributeError) as e:
                     raise _Failure("malformed", f"{type(e).__name__}: {text[:200]}") from None
         except (asyncio.TimeoutError, TimeoutError):
@@ -412,8 +437,10 @@ class LLMClient:
         except (aiohttp.ClientError, ConnectionError, OSError) as e:
             raise _Failure("connection", f"{type(e).__name__}: {e}") from None
 
-    async def _post(self, body: dict) -> tuple[str | None, int, str | None]:
-        """One completion with retries: (reply text or None, requests sent, failure kind or None)."""
+    async def _post(self, body: dict, usage: dict | None = None) -> tuple[str | None, int, str | None]:
+        """One completion with retries: (reply text or None, requests sent, failure kind or None). With
+        ``usage``, the reply's token counts are added to it (``prompt_tokens``, ``completion_tokens``), from the
+        server's ``usage`` or, when it gives none, estimated at 4 characters per token (``estimated`` set)."""
         s = self.settings
         session = self._ensure_session()
         gate = self._gate
@@ -433,6 +460,8 @@ class LLMClient:
             timeout = min(gate.timeout(), max(1.0, clock.left(t0)))
             try:
                 reply = await self._attempt(session, body, timeout)
+                if usage is not None:  # read before the next await: the event loop runs nothing in between
+                    _add_usage(usage, self._last_usage, body, reply)
             except _Failure as f:
                 clock.start(time.monotonic())
                 await gate.leave(probe, None, f)
@@ -458,13 +487,14 @@ class LLMClient:
 
     # -- API -----------------------------------------------------------------------------------
     async def ask(
-        self, prompt: str, parse: Callable[[str], Any], max_tokens: int | None = None
+        self, prompt: str, parse: Callable[[str], Any], max_tokens: int | None = None, usage: dict | None = None
     ) -> tuple[Any, int, str | None]:
         """(parsed reply or None, requests sent, failure kind or None); asked once more, sampled, when the
-        reply does not parse. Transport failures and unparsable replies count toward the down rule."""
+        reply does not parse. Transport failures and unparsable replies count toward the down rule. Token counts
+        of the replies are added to ``usage`` when given (see :meth:`_post`)."""
         calls, value = 0, None
         for temperature in (0.0, 0.7):  # a greedy reply that did not parse would only repeat itself
-            reply, sent, kind = await self._post(self._payload(prompt, temperature, max_tokens))
+            reply, sent, kind = await self._post(self._payload(prompt, temperature, max_tokens), usage)
             calls += sent
             if kind is not None:
                 self._record(kind)
@@ -541,12 +571,19 @@ class LLMClient:
             return Verdict(score=self._cache[key], cache_hit=True)
         if key in self._inflight:
             score, error, parse_failure = await asyncio.shield(self._inflight[key])
-            return Verdict(score=score, cache_hit=True, error=error, parse_failure=parse_failure)
+            return Verdict(score=score, cache_hit=True, shared=True, error=error, parse_failure=parse_failure)
         future = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            score, calls, kind = await self.ask(prompt, parse)
-            verdict = Verdict(score=score, calls=calls)
+            usage: dict = {}
+            score, calls, kind = await self.ask(prompt, parse, usage=usage)
+            verdict = Verdict(
+                score=score,
+                calls=calls,
+                prompt_tokens=usage.get("prompt_tokens", 0),
+                completion_tokens=usage.get("completion_tokens", 0),
+                tokens_estimated=bool(usage.get("estimated")),
+            )
             verdict.parse_failure = kind == "unparsable"
             verdict.error = None if kind in (None, "unparsable") else kind
             if score is not None:  # failures are not cached: the next identical sample tries again

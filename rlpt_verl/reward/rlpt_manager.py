@@ -9,6 +9,7 @@ when verl manages the judge, from ``reward_router_address`` and ``reward.reward_
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import fields
 from typing import Any
 
@@ -33,6 +34,12 @@ EXTRA_KEYS = (
     "judge_called",  # this sample sent at least one request to the judge
     "judge_requests",  # HTTP requests this sample sent (retries included)
     "cache_hit",  # served by an identical (reference, prediction) in flight or recently judged
+    "judge_shared",  # of those, served by an identical call in flight (a duplicate in the batch), not the cache
+    "judge_prompt_tokens",  # the judge's prompt tokens for this sample (server `usage`; see judge_tokens_estimated)
+    "judge_completion_tokens",  # the judge's reply tokens
+    "judge_tokens_estimated",  # 1: the server reported no `usage`, the tokens are estimated at 4 chars per token
+    "judge_seconds",  # seconds this sample waited on the judge (its call, or the identical call it shared)
+    "reward_seconds",  # seconds run_single took for this sample (decode, guards and judge)
     # the next three mean "no verdict": score() reports them (judge-eval, quickstart) and run_single raises
     # UnjudgedSampleError, so inside verl the sample is missing (dropped and counted), never trained as a 0
     "judge_error",  # the judge call failed after retries (timeouts, connection, 5xx, context length)
@@ -190,11 +197,17 @@ class RLPTRewardManager(RewardManagerBase):
         score = check.score
         if check.needs_judge:
             key = (reference, normalize_ws(check.prediction))
+            t0 = time.monotonic()
             verdict = await self.client.ask_cached(key, judge_prompt(reference, check.prediction), parse_verdict)
+            info["judge_seconds"] = time.monotonic() - t0
             score = float(verdict.score or 0)
             info["judge_called"] = float(verdict.calls > 0)
             info["judge_requests"] = float(verdict.calls)
             info["cache_hit"] = float(verdict.cache_hit)
+            info["judge_shared"] = float(verdict.shared)
+            info["judge_prompt_tokens"] = float(verdict.prompt_tokens)
+            info["judge_completion_tokens"] = float(verdict.completion_tokens)
+            info["judge_tokens_estimated"] = float(verdict.tokens_estimated)
             info["judge_error"] = float(verdict.error is not None)
             info["context_overflow"] = float(verdict.error == "context_length")
             info["parse_failure"] = float(verdict.parse_failure)
@@ -226,6 +239,7 @@ class RLPTRewardManager(RewardManagerBase):
         if extra is not None and len(extra) and isinstance(extra[-1], dict) and extra[-1].get(PROBE_KEY):
             info = dict.fromkeys(EXTRA_KEYS, 0.0)
             return {"reward_score": 0.0, "reward_extra_info": info, "rlpt_probe": await self.probe()}
+        t0 = time.monotonic()
         data_item = data[-1:][0]  # multi-sequence outputs: score the last sequence, as verl's naive manager
         reference = data_item.non_tensor_batch["reward_model"]["ground_truth"]
         extra = data_item.non_tensor_batch.get("extra_info")
@@ -236,6 +250,7 @@ class RLPTRewardManager(RewardManagerBase):
             str(target) if target else None,
             _prompt_text(data_item, self.tokenizer),
         )
+        info["reward_seconds"] = time.monotonic() - t0
         if info["judge_error"] or info["parse_failure"]:
             why = (
                 "its prompt exceeds the judge's context"

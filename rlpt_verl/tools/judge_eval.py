@@ -17,6 +17,7 @@ from collections import Counter
 
 from rlpt_verl.errors import UserError
 from rlpt_verl.prompts import PRED_CLOSE, PRED_OPEN
+from rlpt_verl.reward.judge_cost import judge_cost_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -253,6 +254,8 @@ def run_judge_eval(
         "samples_per_s": len(infos) / seconds if seconds else None,
         "latency_s": {f"p{q}": _percentile(lat, q) for q in (50, 90, 99)},
         "judged_latency_s": {f"p{q}": _percentile(judged_latency, q) for q in (50, 90, 99)},
+        # the same figures a training step logs under rlpt/judge/ (rlpt_verl.reward.judge_cost)
+        "judge_cost": {k.rsplit("rlpt/judge/", 1)[-1]: v for k, v in judge_cost_metrics(infos).items()},
         "per_case": per_case,
     }
 
@@ -267,6 +270,29 @@ def failure_line(report: dict) -> str | None:
         f"the metrics cover the {report['judged']} judged cases"
     )
     return line + (f"; stopped: {report['stopped']}" if report["stopped"] else "")
+
+
+def cost_line(cost: dict) -> str:
+    """One line of what the judge cost: calls, what was avoided and why, tokens, time.
+
+    >>> line = cost_line({"calls": 2.0, "requests": 3.0, "avoided/shortcut": 1.0, "avoided/format": 0.0,
+    ...   "prompt_tokens": 600.0, "completion_tokens": 6.0, "tokens_estimated": 0.0, "seconds": 4.0,
+    ...   "share_of_reward_time": 0.8})
+    >>> print(line.replace("; ", chr(10)))
+    judge cost: 2 calls (3 requests)
+    avoided: shortcut 1
+    tokens: 600 prompt + 6 completion
+    4.0 s waiting on the judge (80% of reward time)
+    """
+    if not cost:
+        return "judge cost: nothing scored"
+    avoided = ", ".join(f"{k.split('/', 1)[1]} {v:.0f}" for k, v in cost.items() if k.startswith("avoided/") and v)
+    estimated = " (estimated: the server reported no usage)" if cost.get("tokens_estimated") else ""
+    return (
+        f"judge cost: {cost['calls']:.0f} calls ({cost['requests']:.0f} requests); avoided: {avoided or 'none'}; "
+        f"tokens: {cost['prompt_tokens']:.0f} prompt + {cost['completion_tokens']:.0f} completion{estimated}; "
+        f"{cost['seconds']:.1f} s waiting on the judge ({100 * cost['share_of_reward_time']:.0f}% of reward time)"
+    )
 
 
 def format_report(report: dict) -> str:
@@ -288,6 +314,7 @@ def format_report(report: dict) -> str:
             f"judge requests: {report['judge_requests']}; samples that needed no call: {report['judge_calls_avoided']}",
             f"counters: {report['counters']}",
             f"throughput: {f(throughput)} samples/s over {report['seconds']:.1f} s",
+            cost_line(report.get("judge_cost") or {}),
             (
                 f"latency p50/p90/p99: {f(lat['p50'])}/{f(lat['p90'])}/{f(lat['p99'])} s (judged samples: "
                 f"{f(jl['p50'])}/{f(jl['p90'])}/{f(jl['p99'])} s)"

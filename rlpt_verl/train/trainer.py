@@ -38,6 +38,7 @@ from tensordict import TensorDict
 from torchdata.stateful_dataloader import StatefulDataLoader
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 
+from rlpt_verl.reward.judge_cost import judge_cost_metrics
 from rlpt_verl.train.task_metrics import task_metrics
 from rlpt_verl.train.task_weights import lambda_weights
 from rlpt_verl.train.val_passk import pass_at_k_metrics
@@ -376,4 +377,6 @@ class RLPTTrainer(PPOTrainerSync):
             (e.get("reward_extra_info") or {}) if isinstance(e, dict) else {} for e in data.get("extra_fields").tolist()
         ]
         sources = [str(x) for x in data.get("data_source").tolist()]
-        return task_metrics(sources, rewards, _rows_tokens(data["response_mask"]), extras, _padding(batch))
+        padding = _padding(batch)
+        metrics = task_metrics(sources, rewards, _rows_tokens(data["response_mask"]), extras, padding)
+        return metrics | judge_cost_metrics(extras, padding)  # what the judge cost this step (rlpt/judge/...)

@@ -101,6 +101,22 @@ def test_scores_through_verls_reward_loop(built, model_dir, judge_server, ray_cl
         assert pair[0]["score"] == pair[1]["score"]
     # the judge was called exactly for the samples that needed it
     assert sent == sum(r["judge_requests"] for r in results) == 8
+    # what it cost, per sample and as a training step logs it: the server's own token counts, time waited
+    for kind, r in zip(kinds, results, strict=True):
+        if r["judge_called"]:
+            assert r["judge_tokens_estimated"] == 0 and r["judge_prompt_tokens"] > 100  # the paper's prompt
+            assert r["judge_completion_tokens"] == 1  # the constrained verdict: one token
+            assert 0 < r["judge_seconds"] <= r["reward_seconds"]
+        elif kind in ("shortcut", "no_tags", "one_word", "injection"):
+            assert r["judge_prompt_tokens"] == r["judge_seconds"] == 0 and r["reward_seconds"] > 0
+    from rlpt_verl.reward.judge_cost import judge_cost_metrics
+
+    m = judge_cost_metrics(results)
+    assert (m["rlpt/judge/samples"], m["rlpt/judge/calls"], m["rlpt/judge/requests"]) == (28, 8, 8)
+    avoided = {k.rsplit("/", 1)[1]: v for k, v in m.items() if "/avoided/" in k}
+    assert avoided == {"format": 4, "guards": 8, "shortcut": 4, "duplicate": 4, "cache": 0}  # 4 rows x 7 cases
+    assert m["rlpt/judge/prompt_tokens"] == sum(r["judge_prompt_tokens"] for r in results) > 800
+    assert 0 < m["rlpt/judge/share_of_reward_time"] <= 1
 
 
 def test_loadable_by_pkg_path_with_plugins_disabled(built, model_dir, judge_server, tmp_path):

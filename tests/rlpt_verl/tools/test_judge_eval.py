@@ -88,6 +88,10 @@ def test_judge_eval_reports_agreement(tmp_path, asr_rows, judge_server, model_di
     else:
         assert p.returncode == 0, p.stderr[-2000:]
     assert "judged cases: accuracy" in p.stdout and "confusion" in p.stdout
+    cost = report["judge_cost"]  # the same figures a training step logs under rlpt/judge/
+    assert (cost["calls"], cost["avoided/shortcut"], cost["avoided/format"], cost["avoided/guards"]) == (3, 6, 3, 3)
+    assert cost["prompt_tokens"] > 300 and cost["tokens_estimated"] == 0 and cost["seconds"] > 0
+    assert "judge cost: 3 calls" in p.stdout and "avoided: format 3, guards 3, shortcut 6" in p.stdout
 
 
 def cases_file(tmp_path, asr_rows, n=20):
