@@ -168,6 +168,10 @@ def test_task_metrics_from_the_transfer_queue(tq):
                 "format_error": float(g == 0 and s == 3),
                 "judge_error": float(g == 2 and s == 3),
                 "judge_called": float(s != 0),  # the first rollout of each group took the textual shortcut
+                "shortcut": float(s == 0),
+                "judge_prompt_tokens": 300.0 * (s != 0),
+                "judge_seconds": 0.5 * (s != 0),
+                "reward_seconds": 0.5 * (s != 0) + 0.1,
             }
     batch = put_batch(tq, "metrics", extra=extra, padding=2)
     m = stub(config("seq-mean-token-mean", "mix")).rlpt_task_metrics(batch)
@@ -180,6 +184,10 @@ def test_task_metrics_from_the_transfer_queue(tq):
     assert m[f"{asr}/judge_error/rate"] == 0 and m[f"{msr}/judge_error/rate"] == pytest.approx(1 / 4)
     assert m[f"{asr}/judge_calls_avoided/share"] == pytest.approx(2 / 8)
     assert m[f"{msr}/judge_calls_avoided/share"] == pytest.approx(1 / 4)
+    # the step's judge cost over the 12 real rows (the 2 padding rows are not counted)
+    assert (m["rlpt/judge/samples"], m["rlpt/judge/calls"], m["rlpt/judge/avoided/shortcut"]) == (12, 9, 3)
+    assert m["rlpt/judge/prompt_tokens"] == 9 * 300 and m["rlpt/judge/seconds"] == pytest.approx(9 * 0.5)
+    assert m["rlpt/judge/share_of_reward_time"] == pytest.approx(4.5 / (4.5 + 1.2))
 
 
 def test_other_verl_jobs_keep_verls_sync_trainer():
