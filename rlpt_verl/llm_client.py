@@ -77,6 +77,7 @@ class LLMSettings:
     # a window's worth of slow failures before the fraction rule fires: with this set, a failure when the
     # last reply is older than stall_s also counts as down (eval sets it to its retry budget; None: off).
     stall_s: float | None = None
+    replicas: tuple[str, ...] = ()  # more URLs of the same model (rlpt_verl.reward.judge_replicas routes over them)
     role: str = "LLM server"  # how messages name the server: "RLPT judge", "quality rater"
     setting_prefix: str = ""  # how messages name the settings: "judge_", "--quality-"
 
@@ -94,8 +95,9 @@ class LLMSettings:
         problems = []
         if not self.base_url:
             problems.append(f"{p}base_url is empty (the server's URL, e.g. http://HOST:PORT/v1)")
-        elif "://" in self.base_url and not self.base_url.startswith(("http://", "https://")):
-            problems.append(f"{p}base_url {self.base_url!r} must start with http:// or https://")
+        for url in (self.base_url, *self.replicas):
+            if "://" in url and not url.startswith(("http://", "https://")):
+                problems.append(f"{p}base_url {url!r} must start with http:// or https://")
         if not self.model:
             problems.append(f"{p}model is empty (the served model name; for vLLM the path it was started with)")
         if self.api_key_env and not os.environ.get(self.api_key_env):
@@ -131,6 +133,7 @@ class Verdict:
     prompt_tokens: int = 0  # the server's `usage` over this sample's successful requests
     completion_tokens: int = 0
     tokens_estimated: bool = False  # the server reported no `usage`: prompt chars / 4 and the reply's chars / 4
+    replica: int = 0  # which judge URL gave it (index into base_url + replicas)
 
 
 # A 400 that says the prompt does not fit the model (vLLM, SGLang, llama.cpp, OpenAI wordings).

@@ -16,8 +16,9 @@ from typing import Any
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 from verl.experimental.reward_loop.reward_manager.registry import register
 
-from rlpt_verl.llm_client import LLMClient, LLMConfigError, LLMSettings
+from rlpt_verl.llm_client import LLMConfigError, LLMSettings
 
+from .judge_replicas import JudgeReplicas, judge_urls
 from .prefix_judge import PrecheckOptions, judge_prompt, normalize_ws, parse_verdict, precheck
 from .response import decode_response_off_loop
 
@@ -35,6 +36,7 @@ EXTRA_KEYS = (
     "judge_requests",  # HTTP requests this sample sent (retries included)
     "cache_hit",  # served by an identical (reference, prediction) in flight or recently judged
     "judge_shared",  # of those, served by an identical call in flight (a duplicate in the batch), not the cache
+    "judge_replica",  # which judge URL answered (0: the first; several URLs route by the reference)
     "judge_prompt_tokens",  # the judge's prompt tokens for this sample (server `usage`; see judge_tokens_estimated)
     "judge_completion_tokens",  # the judge's reply tokens
     "judge_tokens_estimated",  # 1: the server reported no `usage`, the tokens are estimated at 4 chars per token
@@ -120,6 +122,11 @@ def judge_settings(config: Any, reward_router_address: str | None = None) -> tup
         fields_["base_url"] = reward_router_address
         model_path = reward.get("reward_model", {}).get("model_path") if reward is not None else None
         fields_["model"] = model_path or ""
+    urls = judge_urls(fields_.get("base_url"))  # one URL, or several replicas of the same judge
+    if len(urls) > 1:
+        fields_["base_url"], fields_["replicas"] = urls[0], tuple(urls[1:])
+    elif urls:
+        fields_["base_url"] = urls[0]
     fields_.setdefault("base_url", "")
     fields_.setdefault("model", "")
     for name in ("chat_template_kwargs", "extra_body"):
@@ -181,7 +188,8 @@ class RLPTRewardManager(RewardManagerBase):
     def __init__(self, config, tokenizer, compute_score=None, reward_router_address=None, reward_model_tokenizer=None):
         super().__init__(config, tokenizer, compute_score)
         settings, self.options = judge_settings(config, reward_router_address)
-        self.client = LLMClient.shared(settings)  # one pool, gate and cache per worker process
+        # one pool, gate and cache per worker process (per replica when judge_base_url names several)
+        self.client = JudgeReplicas.shared(settings)
 
     async def score(
         self, response: str, reference: str, target: str | None = None, prompt_text: str = ""
@@ -205,6 +213,7 @@ class RLPTRewardManager(RewardManagerBase):
             info["judge_requests"] = float(verdict.calls)
             info["cache_hit"] = float(verdict.cache_hit)
             info["judge_shared"] = float(verdict.shared)
+            info["judge_replica"] = float(verdict.replica)
             info["judge_prompt_tokens"] = float(verdict.prompt_tokens)
             info["judge_completion_tokens"] = float(verdict.completion_tokens)
             info["judge_tokens_estimated"] = float(verdict.tokens_estimated)

@@ -342,7 +342,8 @@ def _cluster_problems(cfg) -> list[str]:
     if int(cfg.trainer.nnodes) <= 1 or reward.reward_manager.name not in MANAGER_NAMES or reward.reward_model.enable:
         return []
     url = (reward.get("reward_kwargs") or {}).get("judge_base_url")
-    if url and is_loopback_url(str(url)):
+    url = url if url is None or isinstance(url, str) else ",".join(map(str, url))  # a list of replicas
+    if url and is_loopback_url(url):
         return [
             f"trainer.nnodes={cfg.trainer.nnodes} with the loopback judge URL {url}: verl places reward workers on "
             "every node and each would call its own machine; set RLPT_JUDGE_URL (reward.reward_kwargs."

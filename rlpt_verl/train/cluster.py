@@ -80,6 +80,10 @@ def is_loopback_url(url: str) -> bool:
     """
     if not url:
         return False
+    if not isinstance(url, str) or "," in url:  # several judge replicas: any loopback one is unreachable
+        from rlpt_verl.reward.judge_replicas import judge_urls
+
+        return any(is_loopback_url(u) for u in judge_urls(list(url) if not isinstance(url, str) else url))
     host = urlsplit(url if "://" in url else "http://" + url).hostname or ""
     if host == "localhost" or host.endswith(".localhost"):
         return True
