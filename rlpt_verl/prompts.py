@@ -10,6 +10,7 @@ __all__ = [
     "ASR_TEMPLATE",
     "MSR_TEMPLATE",
     "JUDGE_TEMPLATE",
+    "JUDGE_LAYOUTS",
     "RPT_TEMPLATES",
     "PRED_OPEN",
     "PRED_CLOSE",
@@ -70,6 +71,17 @@ JUDGE_TEMPLATE = (
     "- Score: 0 or\n"
     "- Score: 1"
 )
+
+
+def _cache_friendly(template: str) -> str:
+    """The same instructions with everything fixed first, then the reference, the prediction last: the n samples
+    of a group share the whole prompt up to their prediction, which a server's prefix cache then reuses (in the
+    paper's layout the scoring rules follow the prediction and are new prefill for every call)."""
+    task, rest = template.split("Reference: {reference}\n\nPredicted: {predicted}\n\n")
+    return f"{task}{rest}\n\nReference: {{reference}}\n\nPredicted: {{predicted}}"
+
+
+JUDGE_LAYOUTS = {"paper": JUDGE_TEMPLATE, "cache_friendly": _cache_friendly(JUDGE_TEMPLATE)}
 
 
 def asr_prompt(context: str) -> str:

@@ -15,7 +15,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from ..prompts import JUDGE_TEMPLATE, PRED_CLOSE, PRED_OPEN
+from ..prompts import JUDGE_LAYOUTS, PRED_CLOSE, PRED_OPEN
 
 __all__ = [
     "extract_prediction",
@@ -254,13 +254,20 @@ def echo_share(prediction: str, prompt_text: str, reference: str, n: int = 4) ->
     return len(copied) / len(grams)
 
 
-def judge_prompt(reference: str, prediction: str) -> str:
-    """The paper's judge prompt, verbatim, with the prediction on one line.
+def judge_prompt(reference: str, prediction: str, layout: str = "paper") -> str:
+    """The paper's judge prompt, verbatim (``layout="paper"``), or the same text with the reference and the
+    prediction last (``"cache_friendly"``), with the prediction on one line.
 
     Whitespace in the prediction is collapsed, so it cannot open a new section of the prompt; together
     with the injection guard it can neither close nor rewrite the instructions.
+
+    >>> a, b = (judge_prompt("R.", p, "cache_friendly") for p in ("x", "y"))
+    >>> a.splitlines()[-3:], a[:-1] == b[:-1]  # the prediction last: all before it is shared
+    (['Reference: R.', '', 'Predicted: x'], True)
+    >>> sorted(judge_prompt("R.", "x").splitlines()) == sorted(a.splitlines())  # the same lines, reordered
+    True
     """
-    head, tail = JUDGE_TEMPLATE.split("{predicted}")
+    head, tail = JUDGE_LAYOUTS[layout].split("{predicted}")
     return head.replace("{reference}", reference) + normalize_ws(prediction) + tail
 
 

@@ -18,6 +18,7 @@ from verl.experimental.reward_loop.reward_manager.registry import register
 
 from rlpt_verl.llm_client import LLMConfigError, LLMSettings
 
+from ..prompts import JUDGE_LAYOUTS
 from .judge_replicas import JudgeReplicas, judge_urls
 from .prefix_judge import PrecheckOptions, judge_prompt, normalize_ws, parse_verdict, precheck
 from .response import decode_response_off_loop
@@ -111,7 +112,9 @@ def judge_settings(config: Any, reward_router_address: str | None = None) -> tup
     """
     reward = config.get("reward") if hasattr(config, "get") else None
     kwargs = dict(_plain(reward.get("reward_kwargs")) or {}) if reward is not None else {}
-    unknown = sorted(k for k in kwargs if k not in _KWARG_FIELDS and k not in _MANAGER_KWARGS)
+    unknown = sorted(
+        k for k in kwargs if k not in _KWARG_FIELDS and k not in _MANAGER_KWARGS and k != "judge_prompt_layout"
+    )
     if unknown:
         raise LLMConfigError(
             f"unknown rlpt reward setting(s) {unknown} in reward.reward_kwargs; known: "
@@ -134,7 +137,16 @@ def judge_settings(config: Any, reward_router_address: str | None = None) -> tup
         fields_[name] = dict(value) if isinstance(value, dict) else value
     settings = LLMSettings(**fields_, role="RLPT judge", setting_prefix="judge_")
     settings.validate()
+    prompt_layout(kwargs)
     return settings, guard_options(kwargs)
+
+
+def prompt_layout(kwargs: dict) -> str:
+    """``judge_prompt_layout``: ``paper`` (the default: the paper's prompt verbatim) or ``cache_friendly``."""
+    layout = kwargs.get("judge_prompt_layout", "paper")
+    if layout not in JUDGE_LAYOUTS:
+        raise LLMConfigError(f"judge_prompt_layout must be one of {sorted(JUDGE_LAYOUTS)}, got {layout!r}")
+    return layout
 
 
 def guard_options(kwargs: dict) -> PrecheckOptions:
@@ -188,6 +200,7 @@ class RLPTRewardManager(RewardManagerBase):
     def __init__(self, config, tokenizer, compute_score=None, reward_router_address=None, reward_model_tokenizer=None):
         super().__init__(config, tokenizer, compute_score)
         settings, self.options = judge_settings(config, reward_router_address)
+        self.layout = prompt_layout(dict(_plain(config.reward.get("reward_kwargs")) or {}))
         # one pool, gate and cache per worker process (per replica when judge_base_url names several)
         self.client = JudgeReplicas.shared(settings)
 
@@ -206,7 +219,9 @@ class RLPTRewardManager(RewardManagerBase):
         if check.needs_judge:
             key = (reference, normalize_ws(check.prediction))
             t0 = time.monotonic()
-            verdict = await self.client.ask_cached(key, judge_prompt(reference, check.prediction), parse_verdict)
+            verdict = await self.client.ask_cached(
+                key, judge_prompt(reference, check.prediction, self.layout), parse_verdict
+            )
             info["judge_seconds"] = time.monotonic() - t0
             score = float(verdict.score or 0)
             info["judge_called"] = float(verdict.calls > 0)

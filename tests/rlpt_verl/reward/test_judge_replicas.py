@@ -1,5 +1,6 @@
 """Several judge URLs: the `rlpt` manager inside verl's reward loop routes each reference's group to one replica
-(rendezvous order) and fails over to the other when one is killed. Two real `transformers serve` servers."""
+(rendezvous order) and fails over to the other when one is killed. Two real `transformers serve` servers; the
+judge prompt in its cache-friendly layout (the same instructions, the prediction last)."""
 
 import os
 
@@ -38,6 +39,7 @@ def test_groups_stay_on_one_replica_and_fail_over_when_one_is_killed(built, mode
             "judge_max_retries": 1,
             "judge_retry_budget_s": 120,
             "judge_backoff_max_s": 1.0,
+            "judge_prompt_layout": "cache_friendly",  # the layout a replica's prefix cache serves best
             **judge_server.verdict_settings,
         }
         config = reward_config(model_dir, settings, num_workers=2)

@@ -175,6 +175,14 @@ print(type(worker.reward_manager).__name__, out[0]["reward_score"], out[0]["rewa
             {"judge_base_url": "http://127.0.0.1:9/v1", "judge_model": "m", "min_target_coverage": 1.5},
             r"min_target_coverage must be a number in \[0.0, 1.0\]",
         ),
+        (
+            {"judge_base_url": "http://127.0.0.1:9/v1", "judge_model": "m", "judge_prompt_layout": "cached"},
+            r"judge_prompt_layout must be one of \['cache_friendly', 'paper'\], got 'cached'",
+        ),
+        (
+            {"judge_base_url": "http://127.0.0.1:9/v1,ftp://x/v1", "judge_model": "m"},
+            r"judge_base_url 'ftp://x/v1' must start with http:// or https://",
+        ),
     ],
 )
 def test_bad_settings_fail_when_the_manager_is_built(model_dir, kwargs, message):
