@@ -118,7 +118,7 @@ def judge_settings(config: Any, reward_router_address: str | None = None) -> tup
     if unknown:
         raise LLMConfigError(
             f"unknown rlpt reward setting(s) {unknown} in reward.reward_kwargs; known: "
-            f"{sorted(_KWARG_FIELDS) + sorted(_MANAGER_KWARGS)}"
+            f"{sorted([*_KWARG_FIELDS, 'judge_prompt_layout']) + sorted(_MANAGER_KWARGS)}"
         )
     fields_ = {_KWARG_FIELDS[k]: v for k, v in kwargs.items() if k in _KWARG_FIELDS}
     if reward_router_address:  # verl-managed judge: its router, and the model path vLLM was started with
