@@ -360,3 +360,24 @@ def built_like(tmp_path):
     path = tmp_path / "rl.parquet"
     pq.write_table(pa.table({"prompt": [[{"role": "user", "content": "x"}]], "data_source": ["rlpt_asr"]}), path)
     return path
+
+
+def test_doctor_cli_names_each_data_and_model_problem(built, pydoc_jsonl, tmp_path):
+    """The same checks as a user types them: one command, every problem on its own line, exit 1."""
+    d = built["dir"]
+    p = doctor(
+        "rlpt_grpo_fsdp",
+        *rlpt_files(built)[2:3],
+        f"data.train_files=[{pydoc_jsonl},{d}/train_asr.parquet,{d}/train_msr.parquet]",
+        f"data.val_files=[{d}/train_asr.parquet]",
+        "data.custom_cls.path=null",
+        f"actor_rollout_ref.model.path={tmp_path}/no/model",
+    )
+    assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr
+    for text in (
+        f"data file {pydoc_jsonl} has no 'prompt' column",
+        "without the mixture dataset",
+        f"actor_rollout_ref.model.path={tmp_path}/no/model is not a folder here",
+        f"data.val_files repeats training files ({d}/train_asr.parquet)",
+    ):
+        assert text in p.stderr, (text, p.stderr)
