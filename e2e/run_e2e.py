@@ -414,11 +414,12 @@ def main(argv: list[str] | None = None) -> int:
                 names = [k for k in m if k.startswith(f"train-task/{task}/")]
                 check(len(names) >= 5, f"rlpt: {len(names)} train-task/{task}/* metrics")
                 check(not non_finite(m, f"train-task/{task}/"), f"rlpt: train-task/{task}/* finite")
-            judge = {k: v for k, v in m.items() if k.startswith("rlpt/judge/")}
+            cost = {k[len("rlpt/judge/") :]: v for k, v in m.items() if k.startswith("rlpt/judge/")}
+            avoided = sum(v for k, v in cost.items() if k.startswith("avoided/"))
             check(
-                judge.get("rlpt/judge/samples", 0) > 0 and judge.get("rlpt/judge/calls", 0) > 0
-                and judge.get("rlpt/judge/prompt_tokens", 0) > 0 and not non_finite(m, "rlpt/judge/"),
-                f"rlpt: the step's judge cost logged ({ {k.rsplit('/', 1)[-1]: v for k, v in judge.items()} })",
+                cost.get("samples", 0) > 0 and cost.get("calls", 0) + avoided == cost["samples"]
+                and (cost["prompt_tokens"] > 0) == (cost["calls"] > 0) and not non_finite(m, "rlpt/judge/"),
+                f"rlpt: the step's judge cost logged, every sample a call or an avoided one ({cost})",
             )  # fmt: skip
             lam = [k for k in m if k.startswith("rlpt/lambda/")]
             check(lam and not non_finite(m, "rlpt/lambda/"), f"rlpt: {lam} present and finite")
