@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from .errors import JobError, UserError
+from .errors import JobError, UserError, exit_code
 from .options import QuietOption, add_options, from_args, json_object
 
 
@@ -389,17 +389,7 @@ def _main(argv: list[str] | None) -> int:
         if getattr(args, "overrides", None) is None or any(x.startswith("-") for x in extra):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         args.overrides = [*args.overrides, *extra]
-    try:
-        return args.func(args)
-    except UserError as e:
-        print(f"rlpt {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except JobError as e:
-        print(f"rlpt {args.command}: failed: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"rlpt {args.command}: interrupted", file=sys.stderr)
-        return 130
+    return exit_code(f"rlpt {args.command}", lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -11,3 +11,21 @@ class UserError(Exception):
 
 class JobError(Exception):
     """The command ran but could not do its job, e.g. a server stopped answering (exit 1)."""
+
+
+def exit_code(prog: str, run) -> int:
+    """``run()``'s exit code, with the errors above printed as one line prefixed ``prog`` (exit 2 or 1) and
+    Ctrl-C as 130: the one rule of every `rlpt` command and the quickstart."""
+    import sys
+
+    try:
+        return run()
+    except UserError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    except JobError as e:
+        print(f"{prog}: failed: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130

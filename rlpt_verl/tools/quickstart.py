@@ -23,19 +23,9 @@ def _short(text: str, width: int = 300) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Like every `rlpt` command: a mistake is one line and exit 2, a failed server exit 1, Ctrl-C 130."""
-    from rlpt_verl.errors import JobError, UserError
+    from rlpt_verl.errors import exit_code
 
-    try:
-        return _main(argv)
-    except UserError as e:
-        print(f"quickstart: error: {e}", file=sys.stderr)
-        return 2
-    except JobError as e:
-        print(f"quickstart: failed: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("quickstart: interrupted", file=sys.stderr)
-        return 130
+    return exit_code("quickstart", lambda: _main(argv))
 
 
 def _main(argv: list[str] | None) -> int:
