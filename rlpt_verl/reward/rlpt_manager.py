@@ -82,9 +82,10 @@ PROBE_KEY = "rlpt_judge_probe"  # extra_info flag of the trainer's preflight sam
 class UnjudgedSampleError(RuntimeError):
     """The judge gave no verdict for a sample (failed after retries, or never replied in the format).
 
-    Raised from ``run_single``: verl 0.9.1's agent loop then drops the sample's group and the RLPT trainer
-    counts it against ``data.rlpt.max_missing_share``; a 0 reward here would push GRPO's advantages of
-    correct predictions negative for as long as the judge misbehaves. ``info`` is the sample's extra info
+    Raised from ``run_single``: verl 0.9.1's agent loop then leaves the sample out (its group trains on the
+    other samples, the batch is padded) and the RLPT trainer counts it against ``data.rlpt.max_missing_share``;
+    a 0 reward here would push GRPO's advantages of correct predictions negative for as long as the judge
+    misbehaves. ``info`` is the sample's extra info
     (what ``rlpt judge-eval`` reports for it)."""
 
     def __init__(self, message: str, info: dict | None = None):

@@ -62,6 +62,10 @@ class JudgeProxy:
             out[entry["outcome"]] += 1
         return out
 
+    def failed_prompts(self) -> int:
+        """Distinct prompts failed on purpose: each is one sample's judge request (and all its retries)."""
+        return len({e.get("prompt_sha") for e in list(self.log) if e["outcome"] == "failed"})
+
     async def _handle(self, request):
         import aiohttp
         from aiohttp import web
