@@ -18,7 +18,8 @@ import time
 
 from verl.trainer.ppo.metric_utils import process_validation_metrics
 
-from rlpt_verl.llm_client import LLMSettings, _Clock, _Gate
+from rlpt_verl.llm_gate import _Clock, _Gate
+from rlpt_verl.llm_settings import LLMSettings
 from rlpt_verl.reward.rlpt_manager import EXTRA_KEYS
 from rlpt_verl.train.trainer import BOOTSTRAPPED, plain_means
 

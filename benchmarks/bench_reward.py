@@ -36,7 +36,9 @@ from rlpt_verl.tools.local_judge import LocalJudgeServer
 OPEN, CLOSE = "<|startofprediction|>", "<|endofprediction|>"
 
 
-async def raw_client(server: LocalJudgeServer, prompts: list[str], concurrency: int) -> tuple[float, int]:
+async def raw_client(
+    server: LocalJudgeServer, prompts: list[str], concurrency: int, extra: dict | None = None
+) -> tuple[float, int]:
     """The same protocol by hand: post, parse strictly, ask once more if unparsable. (seconds, requests)"""
     sem = asyncio.Semaphore(concurrency)
     requests = 0
@@ -49,6 +51,7 @@ async def raw_client(server: LocalJudgeServer, prompts: list[str], concurrency: 
                 "messages": [{"role": "user", "content": p}],
                 "temperature": 0.0,
                 "max_tokens": 8,
+                **(extra or {}),
             }
             for _ in range(2):
                 requests += 1
@@ -100,18 +103,21 @@ def main() -> None:
     from verl.experimental.reward_loop.reward_loop import RewardLoopManager, RewardLoopWorker
 
     with LocalJudgeServer(model_dir) as server:
-        # SmolLM2 never answers "Score: 0/1": without judge_down_fraction=1 the manager (rightly) stops as soon
-        # as most replies are unparsable; this benchmark measures transport overhead, not the judge
+        # SmolLM2 does not answer "Score: 0/1" by itself, and a reply without a verdict is a missing sample: its
+        # reply is constrained to the digit (logit_bias, one token), in both clients alike. This benchmark
+        # measures transport overhead, not the judge.
+        verdict = server.verdict_settings
         settings = {
             "judge_base_url": server.url,
             "judge_model": server.model,
             "judge_concurrency": args.concurrency,
             "judge_initial_concurrency": args.concurrency,
-            "judge_down_fraction": 1.0,
+            **verdict,
         }
+        raw_extra = {**verdict["judge_extra_body"], "max_tokens": verdict["judge_max_tokens"]}
         # (1) raw client, then (2) the manager, on the same prompts (fresh predictions so no cache helps).
         # Interleaved rounds (raw, manager, raw, manager) with fresh predictions each time; best of each.
-        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
         raw_runs, manager_runs, raw_cpu = [], [], []
         try:
             manager = RewardLoopManager(reward_config(model_dir, settings, num_workers=1))
@@ -124,7 +130,7 @@ def main() -> None:
                     for r in judged_rows
                 ]
                 r0 = resource.getrusage(resource.RUSAGE_SELF)
-                raw_runs.append(asyncio.run(raw_client(server, prompts, args.concurrency)))
+                raw_runs.append(asyncio.run(raw_client(server, prompts, args.concurrency, raw_extra)))
                 r1 = resource.getrusage(resource.RUSAGE_SELF)
                 raw_cpu.append((r1.ru_utime - r0.ru_utime) / raw_runs[-1][1] * 1e3)
                 batch = make_batch(judged_rows, [needs_judge(r, tag) for r in judged_rows], tok)

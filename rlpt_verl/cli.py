@@ -218,6 +218,13 @@ def _add_judge_eval(sub) -> None:
         help="more reward.reward_kwargs as JSON, e.g. '{\"judge_concurrency\": 64}'",
     )
     p.add_argument("--output", help="also write the full report (with per-case verdicts) as JSON here")
+    p.add_argument(
+        "--compare-modes",
+        action="store_true",
+        help="judge the cases in every prompt layout (paper, cache_friendly) and reply mode (generate, choice, "
+        "logprob) and report each one's agreement with the labels and with paper+generate, its tokens, seconds "
+        "and (vLLM) prefix-cache hit rate; a mode the server cannot do is reported as unsupported",
+    )
     p.set_defaults(func=_cmd_judge_eval)
 
 
@@ -227,6 +234,18 @@ def _cmd_judge_eval(args) -> int:
     from .paths import check_output_file, write_json_atomic
 
     output = check_output_file(args.output) if args.output else None  # before any judging
+    if args.compare_modes:
+        from rlpt_verl.tools.judge_compare import compare_modes, format_comparison
+
+        report = compare_modes(args.cases, args.judge_url, args.judge_model, args.tokenizer, args.reward_kwargs)
+        if output:
+            write_json_atomic(output, report)
+        print(format_comparison(report))
+        if output:
+            print(f"wrote {output}")
+        if all("unsupported" in row for row in report["combinations"].values()):
+            raise JobError(f"no combination of layout and reply mode ran against {args.judge_url}")
+        return 0
     report = run_judge_eval(args.cases, args.judge_url, args.judge_model, args.tokenizer, args.reward_kwargs)
     if output:  # whatever was scored is written first, even when the judge failed
         write_json_atomic(output, report)

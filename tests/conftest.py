@@ -63,7 +63,7 @@ def ray_cluster():
     import ray
 
     # 32 logical CPUs: TransferQueue's defaults hang on 2 (SPEC §4); Ray does not oversubscribe real cores for this
-    ray.init(num_cpus=32, include_dashboard=False, log_to_driver=False)
+    ray.init(num_cpus=32, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
     yield
     ray.shutdown()
 

@@ -78,6 +78,12 @@ class JudgeReplicas:
             cls._instances[key] = cls(settings, cooldown_s)
         return cls._instances[key]
 
+    @classmethod
+    def forget_shared(cls) -> None:
+        """Drop the shared replica sets and every shared client (see :meth:`LLMClient.forget_shared`)."""
+        cls._instances.clear()
+        LLMClient.forget_shared()
+
     def __init__(self, settings: LLMSettings, cooldown_s: float = COOLDOWN_S):
         self.settings = settings
         self.urls = [settings.base_url, *settings.replicas]
@@ -111,7 +117,7 @@ class JudgeReplicas:
         order = replica_order(reference, self.urls)
         return [i for i in order if not self._failing(i, now)] + [i for i in order if self._failing(i, now)]
 
-    async def ask_cached(self, key: tuple[str, str], prompt: str, parse: Callable[[str], int | None]) -> Verdict:
+    async def ask_cached(self, key: tuple[str, ...], prompt: str, parse: Callable[[Any], Any]) -> Verdict:
         """The verdict of the reference's first replica that gives one; ``Verdict.replica`` names it."""
         failure: BaseException | None = None
         verdict = None

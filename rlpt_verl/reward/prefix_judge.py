@@ -15,6 +15,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from ..llm_replies import digit_probability
 from ..prompts import JUDGE_LAYOUTS, PRED_CLOSE, PRED_OPEN
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "echo_share",
     "judge_prompt",
     "parse_verdict",
+    "logprob_verdict",
     "PrecheckOptions",
     "Precheck",
     "precheck",
@@ -300,6 +302,24 @@ def parse_verdict(text: str | None) -> int | None:
     text = _THINK.sub("", text).strip()
     m = _VERDICT.match(text) or _BARE.match(text)
     return int(m.group(1)) if m else None
+
+
+def logprob_verdict(top: dict[str, float], threshold: float = 0.5) -> tuple[int, float] | None:
+    """(verdict, p) from the judge's top log-probabilities for the token after ``Score: ``: p = P(1) / (P(0) +
+    P(1)), verdict 1 when p > ``threshold``; None when neither digit is among the likely tokens.
+
+    At the default threshold the verdict is the likelier digit, as a greedy ``Score: 0/1`` reply would be.
+
+    >>> import math
+    >>> logprob_verdict({"1": math.log(0.7), "0": math.log(0.2)})
+    (1, 0.7777777777777778)
+    >>> logprob_verdict({"0": -0.1, "1": -2.5}), logprob_verdict({"Yes": -0.1})
+    ((0, 0.08317269649392238), None)
+    """
+    p = digit_probability(top)
+    if p is None:
+        return None
+    return int(p > threshold), p
 
 
 @dataclass(frozen=True)

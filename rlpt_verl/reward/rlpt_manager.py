@@ -8,6 +8,7 @@ when verl manages the judge, from ``reward_router_address`` and ``reward.reward_
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from dataclasses import fields
@@ -20,7 +21,7 @@ from rlpt_verl.llm_client import LLMConfigError, LLMSettings
 
 from ..prompts import JUDGE_LAYOUTS
 from .judge_replicas import JudgeReplicas, judge_urls
-from .prefix_judge import PrecheckOptions, judge_prompt, normalize_ws, parse_verdict, precheck
+from .prefix_judge import PrecheckOptions, judge_prompt, logprob_verdict, normalize_ws, parse_verdict, precheck
 from .response import decode_response_off_loop
 
 # Every sample returns exactly these numeric keys (verl stacks them across the batch).
@@ -47,7 +48,8 @@ EXTRA_KEYS = (
     # UnjudgedSampleError, so inside verl the sample is missing (dropped and counted), never trained as a 0
     "judge_error",  # the judge call failed after retries (timeouts, connection, 5xx, context length)
     "context_overflow",  # the judge said the prompt exceeds its context length (also counted in judge_error)
-    "parse_failure",  # the judge replied twice without a "Score: 0/1" line
+    "parse_failure",  # the judge replied twice without a "Score: 0/1" line (logprob mode: no 0/1 among its tokens)
+    "judge_p_one",  # logprob mode: P(1) / (P(0) + P(1)) of the judge's verdict token (0 when not judged that way)
     "coverage",  # share of s_i's words the prediction covers (0 for format errors and guards before it)
     "pred_chars",  # length of the extracted prediction
 )
@@ -71,7 +73,14 @@ _KWARG_FIELDS = {
     "judge_down_fraction": "down_fraction",
     "judge_down_min_calls": "down_min_calls",
     "judge_unparsable_fraction": "unparsable_fraction",
+    "judge_reply_mode": "reply_mode",
 }
+# How the judge's verdict is asked for (rlpt_verl.llm_replies): the reply set of `choice`, the assistant prefix
+# and the digits of `logprob`.
+VERDICT_CHOICES = ("Score: 0", "Score: 1")
+VERDICT_PREFIX = "Score: "
+# Settings of this manager beside the client's and the guards' (checked in verdict_options).
+_VERDICT_KWARGS = {"judge_prompt_layout": "paper", "judge_logprob_threshold": 0.5, "judge_soft_reward": False}
 _DEFAULT_OPTIONS = PrecheckOptions()
 _MANAGER_KWARGS = {f.name: getattr(_DEFAULT_OPTIONS, f.name) for f in fields(PrecheckOptions)}
 
@@ -113,13 +122,11 @@ def judge_settings(config: Any, reward_router_address: str | None = None) -> tup
     """
     reward = config.get("reward") if hasattr(config, "get") else None
     kwargs = dict(_plain(reward.get("reward_kwargs")) or {}) if reward is not None else {}
-    unknown = sorted(
-        k for k in kwargs if k not in _KWARG_FIELDS and k not in _MANAGER_KWARGS and k != "judge_prompt_layout"
-    )
+    unknown = sorted(k for k in kwargs if k not in _KWARG_FIELDS and k not in _MANAGER_KWARGS | _VERDICT_KWARGS)
     if unknown:
         raise LLMConfigError(
             f"unknown rlpt reward setting(s) {unknown} in reward.reward_kwargs; known: "
-            f"{sorted([*_KWARG_FIELDS, 'judge_prompt_layout']) + sorted(_MANAGER_KWARGS)}"
+            f"{sorted([*_KWARG_FIELDS, *_VERDICT_KWARGS]) + sorted(_MANAGER_KWARGS)}"
         )
     fields_ = {_KWARG_FIELDS[k]: v for k, v in kwargs.items() if k in _KWARG_FIELDS}
     if reward_router_address:  # verl-managed judge: its router, and the model path vLLM was started with
@@ -136,9 +143,14 @@ def judge_settings(config: Any, reward_router_address: str | None = None) -> tup
     for name in ("chat_template_kwargs", "extra_body"):
         value = fields_.get(name) or {}
         fields_[name] = dict(value) if isinstance(value, dict) else value
+    mode = fields_.get("reply_mode", "generate")
+    if mode == "choice":
+        fields_["reply_choices"] = VERDICT_CHOICES
+    elif mode == "logprob":
+        fields_["reply_choices"], fields_["reply_prefix"] = ("0", "1"), VERDICT_PREFIX
     settings = LLMSettings(**fields_, role="RLPT judge", setting_prefix="judge_")
     settings.validate()
-    prompt_layout(kwargs)
+    verdict_options(kwargs)
     return settings, guard_options(kwargs)
 
 
@@ -148,6 +160,27 @@ def prompt_layout(kwargs: dict) -> str:
     if layout not in JUDGE_LAYOUTS:
         raise LLMConfigError(f"judge_prompt_layout must be one of {sorted(JUDGE_LAYOUTS)}, got {layout!r}")
     return layout
+
+
+def verdict_options(kwargs: dict) -> dict:
+    """The layout, ``judge_logprob_threshold`` and ``judge_soft_reward`` among ``kwargs``, checked.
+
+    The soft reward (P(1) of the judge's verdict token instead of its 0/1) exists only in the logprob mode,
+    and is off by default: the paper's reward is binary.
+    """
+    out = {k: kwargs.get(k, default) for k, default in _VERDICT_KWARGS.items()}
+    out["judge_prompt_layout"] = prompt_layout(kwargs)
+    threshold, soft = out["judge_logprob_threshold"], out["judge_soft_reward"]
+    problems = []
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 < threshold < 1:
+        problems.append(f"judge_logprob_threshold must be a number in (0, 1), got {threshold!r}")
+    if not isinstance(soft, bool):
+        problems.append(f"judge_soft_reward must be true or false, got {soft!r}")
+    elif soft and kwargs.get("judge_reply_mode", "generate") != "logprob":
+        problems.append("judge_soft_reward needs judge_reply_mode=logprob (the probability comes from the logprobs)")
+    if problems:
+        raise LLMConfigError("invalid rlpt reward settings: " + "; ".join(problems))
+    return out
 
 
 def guard_options(kwargs: dict) -> PrecheckOptions:
@@ -201,7 +234,14 @@ class RLPTRewardManager(RewardManagerBase):
     def __init__(self, config, tokenizer, compute_score=None, reward_router_address=None, reward_model_tokenizer=None):
         super().__init__(config, tokenizer, compute_score)
         settings, self.options = judge_settings(config, reward_router_address)
-        self.layout = prompt_layout(dict(_plain(config.reward.get("reward_kwargs")) or {}))
+        verdict = verdict_options(dict(_plain(config.reward.get("reward_kwargs")) or {}))
+        self.layout = verdict["judge_prompt_layout"]
+        self.soft_reward = verdict["judge_soft_reward"]
+        if settings.reply_mode == "logprob":
+            threshold = float(verdict["judge_logprob_threshold"])
+            self.parse = functools.partial(logprob_verdict, threshold=threshold)
+        else:
+            self.parse = parse_verdict
         # one pool, gate and cache per worker process (per replica when judge_base_url names several)
         self.client = JudgeReplicas.shared(settings)
 
@@ -216,15 +256,19 @@ class RLPTRewardManager(RewardManagerBase):
             info[name] = float(getattr(check, name))
         info["injection"] = float(check.injection is not None)
         info["coverage"] = float(check.coverage)
-        score = check.score
+        score = acc = check.score  # acc: the 0/1 verdict; score: the reward (P(1) with judge_soft_reward)
         if check.needs_judge:
-            key = (reference, normalize_ws(check.prediction))
+            key = (reference, normalize_ws(check.prediction), self.layout)  # the reference first: replicas route by it
             t0 = time.monotonic()
             verdict = await self.client.ask_cached(
-                key, judge_prompt(reference, check.prediction, self.layout), parse_verdict
+                key, judge_prompt(reference, check.prediction, self.layout), self.parse
             )
             info["judge_seconds"] = time.monotonic() - t0
-            score = float(verdict.score or 0)
+            score = acc = float(verdict.score or 0)
+            if verdict.p_one is not None:
+                info["judge_p_one"] = verdict.p_one
+                if self.soft_reward:
+                    score = verdict.p_one
             info["judge_called"] = float(verdict.calls > 0)
             info["judge_requests"] = float(verdict.calls)
             info["cache_hit"] = float(verdict.cache_hit)
@@ -236,7 +280,7 @@ class RLPTRewardManager(RewardManagerBase):
             info["judge_error"] = float(verdict.error is not None)
             info["context_overflow"] = float(verdict.error == "context_length")
             info["parse_failure"] = float(verdict.parse_failure)
-        info["acc"] = score
+        info["acc"] = acc
         return score, info
 
     async def probe(self) -> dict:

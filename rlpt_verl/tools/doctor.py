@@ -52,7 +52,13 @@ def _registered_in_ray_worker() -> tuple[list[str] | None, str]:
     started = False
     try:
         if not ray.is_initialized():
-            ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False)
+            ray.init(
+                num_cpus=1,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+                _node_ip_address="127.0.0.1",
+            )
             started = True
         return ray.get(ray.remote(names).remote(), timeout=300), ""
     except Exception as e:  # a Ray start failure is a finding, not a crash

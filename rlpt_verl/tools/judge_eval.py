@@ -230,7 +230,7 @@ def run_judge_eval(
         info = outputs[i]["reward_extra_info"]
         reason = _unjudged_reason(info)
         unjudged.update([reason] if reason else [])
-        verdict = None if reason else int(outputs[i]["reward_score"])
+        verdict = None if reason else int(info["acc"])  # the 0/1 verdict (the reward may be soft)
         per_case.append({"line": c["line"], "label": c["label"], "verdict": verdict, "unjudged": reason, **info})
     judged = [p for p in per_case if p["verdict"] is not None]
     infos = [p for p in per_case if "acc" in p]

@@ -144,3 +144,87 @@ class LocalJudgeServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def e2e_vllm() -> str | None:
+    """The ``vllm`` of the CPU venv ``make e2e-venv`` builds (``RLPT_E2E_VENV`` or the cache's), if it is there."""
+    venv = os.environ.get("RLPT_E2E_VENV", os.path.join(cache_dir(), "e2e-venv"))
+    exe = os.path.join(venv, "bin", "vllm")
+    return exe if os.path.exists(exe) else None
+
+
+class LocalVLLMJudge(LocalJudgeServer):
+    """``vllm serve`` (vLLM's CPU build) with SmolLM2 on 127.0.0.1: structured outputs (the ``choice`` reply
+    mode), log-probabilities (``logprob``), automatic prefix caching and its ``/metrics``; started with
+    ``VLLM_SERVER_DEV_MODE=1`` so ``/reset_prefix_cache`` works between measurements. Its engine runs in child
+    processes: the server gets a session of its own and is stopped by that process group's id."""
+
+    def __init__(self, model_dir: str, vllm: str, port: int | None = None, max_model_len: int = 2048):
+        super().__init__(model_dir, port)
+        self.vllm, self.max_model_len = vllm, max_model_len
+        self.log_path = os.path.join(cache_dir(), f"vllm-judge-{self.port}.log")
+
+    @property
+    def model(self) -> str:
+        return "judge"
+
+    def _command(self) -> list[str]:
+        return [
+            self.vllm,
+            "serve",
+            self.model_dir,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--served-model-name",
+            self.model,
+            "--max-model-len",
+            str(self.max_model_len),
+            "--enable-prefix-caching",
+        ]
+
+    def start(self, timeout_s: float = 600.0) -> LocalVLLMJudge:
+        env = {
+            **os.environ,
+            "HF_HUB_OFFLINE": "1",
+            "VLLM_SERVER_DEV_MODE": "1",
+            "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"),
+            "VLLM_CPU_OMP_THREADS_BIND": os.environ.get("VLLM_CPU_OMP_THREADS_BIND", "nobind"),
+        }
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            self._command(), stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+        log.close()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"vLLM judge exited with {self.proc.returncode}; see {self.log_path}")
+            try:
+                self.chat("Reply with: Score: 1", max_tokens=2, timeout=30)
+                return self
+            except (urllib.error.URLError, ConnectionError, OSError, TimeoutError):
+                time.sleep(2)
+        self.stop()
+        raise RuntimeError(f"vLLM judge did not answer within {timeout_s:.0f}s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        group = os.getpgid(self.proc.pid)  # its own session: the server and its engine processes, nothing else
+        os.killpg(group, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(group, signal.SIGKILL)
+            self.proc.wait()
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(2)  # engine processes still ending after the server
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

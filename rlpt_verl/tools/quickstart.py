@@ -201,7 +201,7 @@ def _judge_demo(data_dir: str, n: int) -> str:
             responses.append(_post(server.url + "/chat/completions", body)["choices"][0]["message"]["content"])
             rows.append(row)
             labels.append("SmolLM2 sampled as the policy")
-        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
         try:
             # SmolLM2 writes prose, not "Score: 0/1": its reply is constrained to one token, 0 or 1 (a reply
             # without a verdict would be a missing sample in training, never a 0)

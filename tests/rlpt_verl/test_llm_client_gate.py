@@ -5,7 +5,8 @@ import asyncio
 
 import pytest
 
-from rlpt_verl.llm_client import LLMSettings, _Clock, _Gate
+from rlpt_verl.llm_gate import _Clock, _Gate
+from rlpt_verl.llm_settings import LLMSettings
 
 
 def gate(concurrency: int = 1) -> _Gate:
