@@ -68,7 +68,10 @@ def main() -> int:
     t0 = time.perf_counter()
     with LocalVLLMJudge(model_dir, args.vllm) as judge:
         print(f"vLLM judge up in {time.perf_counter() - t0:.0f} s at {judge.url}", flush=True)
-        report = compare_modes(path, judge.url, judge.model, model_dir, {"prefix_shortcut": False})
+        # SmolLM2 never writes "Score: 0/1" freely: without judge_unparsable_fraction=1 the generate runs would
+        # (rightly) stop as a judge that ignores the format after a few calls, and measure only those
+        kwargs = {"prefix_shortcut": False, "judge_unparsable_fraction": 1.0}
+        report = compare_modes(path, judge.url, judge.model, model_dir, kwargs)
     print(format_comparison(report))
     base = report["combinations"][report["baseline"]]
     for name, row in report["combinations"].items():

@@ -22,10 +22,12 @@ import os
 import resource
 import tempfile
 import time
+from collections import Counter
 
 import aiohttp
 import pyarrow.parquet as pq
 
+from rlpt_verl.reward.judge_cost import AVOIDED, avoided_reason
 from rlpt_verl.reward.loop import make_batch, per_sample, reward_config
 from rlpt_verl.reward.prefix_judge import judge_prompt, parse_verdict, precheck
 from rlpt_verl.tasks.prompt_meter import load_tokenizer
@@ -213,11 +215,11 @@ def main() -> None:
         out = asyncio.run(worker2.compute_score_batch(make_batch(group_rows, group_resp, tok)))
         infos = [o["reward_extra_info"] for o in out]
         called = sum(i["judge_called"] for i in infos)
+        reasons = Counter(avoided_reason(i) for i in infos)  # the same reasons a training step logs (rlpt/judge/)
+        by_reason = ", ".join(f"{k} {reasons[k]}" for k in AVOIDED if reasons[k])
         print(
             f"(4) GRPO-like batch: {len(infos)} responses ({len(infos) // 8} prompts x 8), judge called for "
-            f"{called:.0f}, avoided {len(infos) - called:.0f} ({100 * (1 - called / len(infos)):.1f}%): "
-            f"format {sum(i['format_error'] for i in infos):.0f}, shortcut {sum(i['shortcut'] for i in infos):.0f},"
-            f" dedupe {sum(i['cache_hit'] for i in infos):.0f}"
+            f"{called:.0f}, avoided {len(infos) - called:.0f} ({100 * (1 - called / len(infos)):.1f}%): {by_reason}"
         )
 
 

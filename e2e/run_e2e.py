@@ -5,6 +5,7 @@ Runs in the project's .venv (data building, the judge server, checks); each trai
 2.11). Steps:
   1. build tiny data from real text with the package's own commands (`rlpt build`, `build-rpt`, `math-data`);
   2. a cold-start policy (e2e/smoke_policy.py; cached);
+  0. the judge's reply modes and prompt layouts against a real vLLM judge (tests/.../test_judge_modes.py);
   3. the judge: `transformers serve` with SmolLM2-135M-Instruct on 127.0.0.1;
   4. rlpt_grpo_fsdp for 1 step (judge reward, lambda_mode=weight), then again with 2 steps: it must resume
      from the step-1 checkpoint; rpt_grpo_fsdp and rlvr_grpo_fsdp for 1 step each (rlvr through the user's
@@ -12,7 +13,7 @@ Runs in the project's .venv (data building, the judge server, checks); each trai
      rlpt_grpo_fsdp with its judge dead: it must stop, naming the judge.
 Asserts from verl's file-logger metrics and the checkpoints; writes e2e_out/summary.json.
 
-Usage: python e2e/run_e2e.py [--out e2e_out] [--only rlpt,resume,rpt,rlvr | all]
+Usage: python e2e/run_e2e.py [--out e2e_out] [--only judge_modes,rlpt,resume,rpt,rlvr | all]
 """
 
 from __future__ import annotations
@@ -50,10 +51,12 @@ from rlpt_verl.tools.judge_proxy import JudgeProxy  # noqa: E402
 from rlpt_verl.tools.local_ray import LocalRayCluster, scrubbed_env  # noqa: E402
 
 E2E_VENV = os.environ.get("RLPT_E2E_VENV", os.path.join(assets.cache_dir(), "e2e-venv"))
-RUNS = ("rlpt", "resume", "rpt", "rlvr", "dead_judge")
+RUNS = ("judge_modes", "rlpt", "resume", "rpt", "rlvr", "dead_judge")
 # what `make e2e` (and so CI) runs: the four the recipes need. dead_judge (≈ 7 min more) is opt-in: the same
 # failure is tested in `make test` with a real judge killed mid-step inside verl's reward workers.
-DEFAULT_RUNS = ("rlpt", "resume", "rpt", "rlvr")
+DEFAULT_RUNS = ("judge_modes", "rlpt", "resume", "rpt", "rlvr")
+# the judge's reply modes and layouts against vLLM (the e2e venv's CPU build): pytest, about 3 minutes
+JUDGE_MODES_TEST = os.path.join("tests", "rlpt_verl", "reward", "test_judge_modes.py")
 # small enough that the cold-start policy learns every training row (e2e/smoke_policy.py)
 MATH_PROBLEMS = 10
 # a step is run only when the cold-start policy makes a gradient-free step (every group's rewards equal)
@@ -318,6 +321,21 @@ def main(argv: list[str] | None = None) -> int:
     os.makedirs(args.out, exist_ok=True)
     t_all = time.perf_counter()
     base = assets.smollm2_dir(with_model=True)
+    if "judge_modes" in only:
+        print("[0/4] judge reply modes (generate, choice, logprob) and layouts against vLLM's CPU build on 127.0.0.1")
+        log = os.path.join(args.out, "judge_modes.log")
+        rc = sh(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", JUDGE_MODES_TEST, "-k", "vllm or verls"],
+            log=log,
+            env={**os.environ, "RLPT_TEST_VLLM": "1", "RLPT_E2E_VENV": E2E_VENV},
+            cwd=REPO,
+        )
+        with open(log, errors="replace") as f:
+            said = f.read()
+        if rc != 0:
+            print(said[-4000:])
+        ran = re.search(r"\b2 passed\b", said) and not re.search(r"\b\d+ skipped\b", said)
+        check(rc == 0 and bool(ran), f"judge_modes: choice and logprob verdicts on a real vLLM judge ({log})")
     print("[1/4] data from real text")
     dirs = build_data(args.out, base)
     print("[2/4] cold-start policy")

@@ -110,6 +110,7 @@ def _row(report: dict) -> dict:
         "tokens_estimated": bool(cost.get("tokens_estimated")),
         "seconds": report["seconds"],
         "seconds_per_call": report["seconds"] / calls if calls else None,
+        "seconds_per_request": report["seconds"] / cost["requests"] if cost.get("requests") else None,
     }
 
 
@@ -174,7 +175,7 @@ def format_comparison(report: dict) -> str:
         f"judge {report['judge']['model']} at {report['judge']['url']}; baseline {report['baseline']}"
         + ("" if report["prefix_cache_reset"] else " (prefix cache not reset between combinations)"),
         f"{'combination':<24} {'judged':>6} {'acc':>6} {'agree':>6} {'calls':>5} {'prompt/call':>11} "
-        f"{'compl/call':>10} {'s/call':>7} {'speedup':>7} {'cache hit':>9}",
+        f"{'compl/call':>10} {'s/call':>7} {'s/req':>6} {'speedup':>7} {'cache hit':>9}",
     ]
     for name, row in report["combinations"].items():
         if "unsupported" in row:
@@ -184,6 +185,7 @@ def format_comparison(report: dict) -> str:
             f"{name:<24} {row['judged']:>6} {f(row['accuracy']):>6} {f(row.get('agreement_with_baseline')):>6} "
             f"{row['calls']:>5.0f} {f(row['prompt_tokens_per_call'], '.1f'):>11} "
             f"{f(row['completion_tokens_per_call'], '.2f'):>10} {f(row['seconds_per_call']):>7} "
+            f"{f(row['seconds_per_request']):>6} "
             f"{f(row['speedup_vs_baseline'], '.2f'):>7} {f(row['prefix_cache_hit_rate']):>9}"
         )
     names = list(report.get("agreement") or {})
@@ -198,6 +200,7 @@ def format_comparison(report: dict) -> str:
             lines.append(f"  {a:<22} " + "  ".join(cells))
     lines.append(
         "acc: agreement with the labels (judged cases); agree: with the baseline on the cases both sent to the judge; "
-        "s/call: wall seconds per judge call; cache hit: share of prompt tokens vLLM's prefix cache served"
+        "s/call, s/req: wall seconds per judge call (a sample's verdict, re-asks included) and per HTTP request; "
+        "speedup: the baseline's s/call over this one's; cache hit: share of prompt tokens vLLM's prefix cache served"
     )
     return "\n".join(lines)

@@ -176,6 +176,18 @@ print(type(worker.reward_manager).__name__, out[0]["reward_score"], out[0]["rewa
             r"min_target_coverage must be a number in \[0.0, 1.0\]",
         ),
         (
+            {"judge_base_url": "http://127.0.0.1:9/v1", "judge_model": "m", "judge_reply_mode": "greedy"},
+            r"judge_reply_mode must be one of \['generate', 'choice', 'logprob'\], got 'greedy'",
+        ),
+        (  # the soft reward is the logprob mode's probability; the paper's reward is binary
+            {"judge_base_url": "http://127.0.0.1:9/v1", "judge_model": "m", "judge_soft_reward": True},
+            "judge_soft_reward needs judge_reply_mode=logprob",
+        ),
+        (
+            {"judge_base_url": "http://127.0.0.1:9/v1", "judge_model": "m", "judge_logprob_threshold": 1.0},
+            r"judge_logprob_threshold must be a number in \(0, 1\), got 1.0",
+        ),
+        (
             {"judge_base_url": "http://127.0.0.1:9/v1", "judge_model": "m", "judge_prompt_layout": "cached"},
             r"judge_prompt_layout must be one of \['cache_friendly', 'paper'\], got 'cached'",
         ),
