@@ -258,6 +258,32 @@ def _cmd_judge_eval(args) -> int:
     return 0
 
 
+def _add_build_span(sub) -> None:
+    from rlpt_verl.tasks.span import SpanBuildConfig
+
+    p = sub.add_parser(
+        "build-span",
+        help="turn an `rlpt build` folder into masked-span tasks: the judge-free control (exact-match reward)",
+        description="Each MSR row of the build (same documents, split and token budget) becomes a row whose "
+        "material is the context, the target sentence with a few words masked, and the next segment; the masked "
+        "words are the ground truth of the `span` reward manager (recipe span_grpo_fsdp). A judge-free control "
+        "as in PretrainZero (arXiv 2512.03442).",
+    )
+    add_options(p, SpanBuildConfig)
+    p.set_defaults(func=_cmd_build_span)
+
+
+def _cmd_build_span(args) -> int:
+    from rlpt_verl.tasks.common import empty_validation_lines
+    from rlpt_verl.tasks.span import SpanBuildConfig, format_summary, run_build_span
+
+    report = run_build_span(from_args(SpanBuildConfig, args))
+    print(format_summary(report, args.output))
+    for line in empty_validation_lines({"val_span.parquet": report["rows"]["val"]}, "rebuild with `rlpt build --val-docs`"):
+        print(line)
+    return 0
+
+
 def _add_sft_data(sub) -> None:
     from rlpt_verl.tasks.sft import SFTDataConfig
 
@@ -376,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_prepare(sub)
     _add_build(sub)
     _add_build_rpt(sub)
+    _add_build_span(sub)
     _add_sft_data(sub)
     _add_math_data(sub)
     _add_judge_eval(sub)

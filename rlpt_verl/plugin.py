@@ -10,12 +10,12 @@ from __future__ import annotations
 from . import cpu as _cpu
 
 # Importing the modules runs their @register(...) decorators.
-from .reward import rlpt_manager, rpt_manager  # noqa: F401
+from .reward import rlpt_manager, rpt_manager, span_manager  # noqa: F401
 
 if _cpu.requested():  # opt-in CPU platform for smoke tests; never on a GPU machine unless asked
     _cpu.enable()
 
-REWARD_MANAGERS = ("rlpt", "rpt")
+REWARD_MANAGERS = ("rlpt", "rpt", "span")
 
 
 def registered_reward_managers() -> list[str]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 __all__ = [
     "ASR_TEMPLATE",
     "MSR_TEMPLATE",
+    "SPAN_TEMPLATE",
+    "span_prompt",
     "JUDGE_TEMPLATE",
     "JUDGE_LAYOUTS",
     "RPT_TEMPLATES",
@@ -41,6 +43,18 @@ MSR_TEMPLATE = (
     "{next_step}\n"
     "\n"
     "## Task ##: Fill in the <MASK> section of the material with appropriate sentences or a solution step.\n"
+    "\n"
+    "Carefully reason step by step to determine the most suitable completion. Finally, provide your best "
+    "prediction for the <MASK> section. Enclose your final answer for the <MASK> part within "
+    "<|startofprediction|> and <|endofprediction|>."
+)
+
+# Masked-span control (a judge-free baseline; PretrainZero, arXiv 2512.03442): the MSR template's wording, with
+# the mask inside the material and the answer the missing words.
+SPAN_TEMPLATE = (
+    "## Text Material ##: {material}\n"
+    "\n"
+    "## Task ##: Fill in the <MASK> section of the material with the missing words.\n"
     "\n"
     "Carefully reason step by step to determine the most suitable completion. Finally, provide your best "
     "prediction for the <MASK> section. Enclose your final answer for the <MASK> part within "
@@ -97,6 +111,16 @@ def msr_prompt(context: str, next_segment: str) -> str:
     """
     head, tail = MSR_TEMPLATE.split("{next_step}")
     return head.replace("{prompt}", context) + next_segment + tail
+
+
+def span_prompt(material: str) -> str:
+    """Span-task user message: ``material`` holds one ``<MASK>`` where the missing words were.
+
+    >>> span_prompt("The cat <MASK> the mat.").splitlines()[0]
+    '## Text Material ##: The cat <MASK> the mat.'
+    """
+    head, tail = SPAN_TEMPLATE.split("{material}")
+    return head + material + tail
 
 
 # RPT (arXiv 2506.08007): v0 is the paper's training template; v6 had the best initial accuracy.

@@ -1,4 +1,4 @@
-"""What both reward managers read from a reward-loop item: the scored response, decoded."""
+"""What the reward managers read from a reward-loop item: the scored response, decoded, and the prompt."""
 
 from __future__ import annotations
 
@@ -21,3 +21,17 @@ async def decode_response_off_loop(tokenizer, item) -> str:
     (SmolLM2's fast tokenizer), ~6 s per worker and step at the paper's batch, during which the reward loop
     would dispatch no judge request. The Rust tokenizer releases the GIL, so this runs beside the loop."""
     return await asyncio.to_thread(decode_response, tokenizer, item)
+
+
+def prompt_text(item, tokenizer) -> str:
+    """What the policy was shown: the dataset's chat prompt, else the decoded prompt tokens."""
+    raw = item.non_tensor_batch.get("raw_prompt")
+    if raw is not None:
+        try:
+            return "\n".join(str(m.get("content", "")) for m in list(raw) if isinstance(m, dict))
+        except TypeError:
+            pass
+    prompts = item.batch.get("prompts") if item.batch is not None else None
+    if prompts is None:
+        return ""
+    return tokenizer.decode(prompts[prompts != (tokenizer.pad_token_id or 0)], skip_special_tokens=True)

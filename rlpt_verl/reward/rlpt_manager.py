@@ -22,7 +22,7 @@ from rlpt_verl.llm_client import LLMConfigError, LLMSettings
 from ..prompts import JUDGE_LAYOUTS
 from .judge_replicas import JudgeReplicas, judge_urls
 from .prefix_judge import PrecheckOptions, judge_prompt, logprob_verdict, normalize_ws, parse_verdict, precheck
-from .response import decode_response_off_loop
+from .response import decode_response_off_loop, prompt_text
 
 # Every sample returns exactly these numeric keys (verl stacks them across the batch).
 EXTRA_KEYS = (
@@ -212,20 +212,6 @@ def compute_score_unused(**kwargs: Any) -> float:
     raise RuntimeError("compute_score_unused is a routing placeholder; the `rlpt` reward manager scores samples")
 
 
-def _prompt_text(item, tokenizer) -> str:
-    """What the policy was shown: the dataset's chat prompt, else the decoded prompt tokens."""
-    raw = item.non_tensor_batch.get("raw_prompt")
-    if raw is not None:
-        try:
-            return "\n".join(str(m.get("content", "")) for m in list(raw) if isinstance(m, dict))
-        except TypeError:
-            pass
-    prompts = item.batch.get("prompts") if item.batch is not None else None
-    if prompts is None:
-        return ""
-    return tokenizer.decode(prompts[prompts != (tokenizer.pad_token_id or 0)], skip_special_tokens=True)
-
-
 @register("rlpt")
 class RLPTRewardManager(RewardManagerBase):
     """Binary prefix reward: 1 iff the prediction covers the target sentence and is a semantically valid
@@ -317,7 +303,7 @@ class RLPTRewardManager(RewardManagerBase):
             await decode_response_off_loop(self.tokenizer, data_item),
             str(reference),
             str(target) if target else None,
-            _prompt_text(data_item, self.tokenizer),
+            prompt_text(data_item, self.tokenizer),
         )
         info["reward_seconds"] = time.monotonic() - t0
         if info["judge_error"] or info["parse_failure"]:

@@ -14,6 +14,7 @@ from rlpt_verl.reports import held_out_nothing, reports_beside
 
 MANAGER_NAMES = {"rlpt", "RLPTRewardManager"}
 RLPT_SOURCES = {"rlpt_asr", "rlpt_msr"}
+SPAN_SOURCES = {"rlpt_span"}
 RPT_SOURCES = {"rpt", "rpt_easy", "rpt_medium", "rpt_hard"}
 
 
@@ -394,11 +395,12 @@ def _reward_problems(cfg) -> list[str]:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         return [
             f"reward manager {manager.name!r} (source={manager.source}) cannot be loaded: {first}; the shipped "
-            "names are rlpt and rpt (or source=importlib with module.path=pkg://rlpt_verl.reward.rlpt_manager)"
+            "names are rlpt, rpt and span (or source=importlib with module.path=pkg://rlpt_verl.reward.rlpt_manager)"
         ]
     from rlpt_verl.llm_client import LLMConfigError
     from rlpt_verl.reward.rlpt_manager import RLPTRewardManager, judge_settings
     from rlpt_verl.reward.rpt_manager import RPTRewardManager, rpt_options
+    from rlpt_verl.reward.span_manager import SpanRewardManager, span_options
 
     try:
         if issubclass(cls, RLPTRewardManager):
@@ -406,6 +408,8 @@ def _reward_problems(cfg) -> list[str]:
             judge_settings(cfg, reward_router_address="verl-router:0" if managed else None)
         elif issubclass(cls, RPTRewardManager):
             rpt_options(cfg)
+        elif issubclass(cls, SpanRewardManager):
+            span_options(cfg)
     except (LLMConfigError, ValueError) as e:
         return [str(e)]
     return []
@@ -476,6 +480,7 @@ def _data_problems(cfg, files: list[str], train: bool = True) -> list[str]:
         cls = None
     from rlpt_verl.reward.rlpt_manager import RLPTRewardManager
     from rlpt_verl.reward.rpt_manager import RPTRewardManager
+    from rlpt_verl.reward.span_manager import SpanRewardManager
 
     prompt_key = cfg.data.get("prompt_key") or "prompt"
     for f in files:
@@ -523,7 +528,17 @@ def _data_problems(cfg, files: list[str], train: bool = True) -> list[str]:
                 f"the rpt reward manager needs reward_model.token_byte_ends, which {f} lacks (data sources "
                 f"{sorted(sources)}): build RPT data with `rlpt build-rpt`, not `rlpt build`"
             )
-        if cls is not None and issubclass(cls, RLPTRewardManager) and sources and sources <= RPT_SOURCES:
+        if cls is not None and issubclass(cls, SpanRewardManager) and sources and not sources <= SPAN_SOURCES:
+            problems.append(
+                f"the span reward manager scores masked-span rows of `rlpt build-span` (data source rlpt_span); {f} "
+                f"holds {sorted(sources)}: build them with `rlpt build-span RLPT_BUILD_DIR -o DIR --tokenizer TOK`"
+            )
+        if cls is not None and issubclass(cls, RLPTRewardManager) and sources and sources <= SPAN_SOURCES:
+            problems.append(
+                f"{f} holds masked-span rows (rlpt_span) but the reward manager is rlpt: use the span_grpo_fsdp "
+                "recipe (exact-match reward), or RLPT data from `rlpt build`"
+            )
+        elif cls is not None and issubclass(cls, RLPTRewardManager) and sources and sources <= RPT_SOURCES:
             problems.append(
                 f"{f} holds RPT rows (data sources {sorted(sources)}) but the reward manager is rlpt: use the "
                 "rpt_grpo_fsdp recipe, or RLPT data from `rlpt build`"
