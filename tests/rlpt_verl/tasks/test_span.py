@@ -61,7 +61,7 @@ def test_same_seed_same_spans_other_seed_other_spans(span_built, built, tokenize
         ),
         quiet=True,
     )
-    other = run_build_span(
+    run_build_span(
         SpanBuildConfig(
             rlpt_data=built["dir"], output=str(tmp_path / "b"), tokenizer=tokenizer_dir, max_prompt_tokens=600, seed=7
         ),
