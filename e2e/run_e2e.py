@@ -485,11 +485,20 @@ def main(argv: list[str] | None = None) -> int:
             )
             record("resume", run, max_weight_delta=delta, grad_norm=m.get("actor/grad_norm"), flaky=counts)
         if "rpt" in only:
-            print("- rpt_grpo_fsdp, 1 step")
-            run = train("rpt", "rpt_grpo_fsdp", args.out, policy, [], {"RPT_DATA": dirs["rpt"]})
+            print("- rpt_grpo_fsdp, 1 step, with a reasoning-length budget too wide to change a reward")
+            # B(step) = 50000 + 50000 * (1 - step / 2): 75000 at step 1 proves the step reaches the reward manager
+            budget = ["length_budget_start=100000", "length_budget_end=50000", "length_budget_decay_steps=2"]
+            budget = [f"+reward.reward_kwargs.{b}" for b in budget]
+            run = train("rpt", "rpt_grpo_fsdp", args.out, policy, budget, {"RPT_DATA": dirs["rpt"]})
             m = require_step(run, "rpt")
             names = [k for k in m if k.startswith("train-task/rpt/")]
             check(bool(names) and not non_finite(m, "train-task/rpt/"), f"rpt: {len(names)} train-task/rpt/* metrics")
+            b, factor = m.get("train-task/rpt/length_budget/mean"), m.get("train-task/rpt/length_factor/mean")
+            check(
+                b == 75000.0 and factor == 1.0 and m.get("train-task/rpt/reasoning_tokens/mean", 0) > 0,
+                f"rpt: the length budget followed verl's step (B {b} at step 1, kept share {factor}, reasoning "
+                f"{m.get('train-task/rpt/reasoning_tokens/mean')} tokens)",
+            )
             check(any(k.startswith("val-core/") for k in run["metrics"].get(0, {})), "rpt: validation ran")
             record("rpt", run, **check_update(policy, run, "rpt"))
         if "rlvr" in only:

@@ -279,7 +279,8 @@ def _cmd_build_span(args) -> int:
 
     report = run_build_span(from_args(SpanBuildConfig, args))
     print(format_summary(report, args.output))
-    for line in empty_validation_lines({"val_span.parquet": report["rows"]["val"]}, "rebuild with `rlpt build --val-docs`"):
+    fix = "rebuild the RLPT data with `rlpt build --val-docs N`"
+    for line in empty_validation_lines({"val_span.parquet": report["rows"]["val"]}, fix):
         print(line)
     return 0
 

@@ -35,3 +35,20 @@ def prompt_text(item, tokenizer) -> str:
     if prompts is None:
         return ""
     return tokenizer.decode(prompts[prompts != (tokenizer.pad_token_id or 0)], skip_special_tokens=True)
+
+
+async def count_tokens_off_loop(tokenizer, text: str) -> int:
+    """Policy tokens in ``text`` (the reasoning a length budget counts), tokenised in a worker thread."""
+    return await asyncio.to_thread(lambda: len(tokenizer(text, add_special_tokens=False)["input_ids"]))
+
+
+async def budgeted(budget, score: float, info: dict, response: str, marker: str, tokenizer, item) -> float:
+    """``score`` under the manager's length budget (None: off, unchanged); the budget's figures go into ``info``."""
+    if budget is None:
+        return score
+    from .length_budget import reasoning_prefix, shape, step_of
+
+    tokens = await count_tokens_off_loop(tokenizer, reasoning_prefix(response, marker))
+    shaped, extra = shape(score, tokens, budget, step_of(item.non_tensor_batch.get("global_steps")))
+    info.update(extra)
+    return shaped

@@ -19,10 +19,11 @@ from verl.experimental.reward_loop.reward_manager.registry import register
 
 from rlpt_verl.llm_client import LLMConfigError, LLMSettings
 
-from ..prompts import JUDGE_LAYOUTS
+from ..prompts import JUDGE_LAYOUTS, PRED_OPEN
 from .judge_replicas import JudgeReplicas, judge_urls
+from .length_budget import LENGTH_KWARGS, length_budget
 from .prefix_judge import PrecheckOptions, judge_prompt, logprob_verdict, normalize_ws, parse_verdict, precheck
-from .response import decode_response_off_loop, prompt_text
+from .response import budgeted, decode_response_off_loop, prompt_text
 
 # Every sample returns exactly these numeric keys (verl stacks them across the batch).
 EXTRA_KEYS = (
@@ -122,12 +123,17 @@ def judge_settings(config: Any, reward_router_address: str | None = None) -> tup
     """
     reward = config.get("reward") if hasattr(config, "get") else None
     kwargs = dict(_plain(reward.get("reward_kwargs")) or {}) if reward is not None else {}
-    unknown = sorted(k for k in kwargs if k not in _KWARG_FIELDS and k not in _MANAGER_KWARGS | _VERDICT_KWARGS)
+    known = {*_KWARG_FIELDS, *_MANAGER_KWARGS, *_VERDICT_KWARGS, *LENGTH_KWARGS}
+    unknown = sorted(k for k in kwargs if k not in known)
     if unknown:
         raise LLMConfigError(
             f"unknown rlpt reward setting(s) {unknown} in reward.reward_kwargs; known: "
-            f"{sorted([*_KWARG_FIELDS, *_VERDICT_KWARGS]) + sorted(_MANAGER_KWARGS)}"
+            f"{sorted([*_KWARG_FIELDS, *_VERDICT_KWARGS]) + sorted(_MANAGER_KWARGS) + list(LENGTH_KWARGS)}"
         )
+    try:
+        length_budget(kwargs)
+    except ValueError as e:
+        raise LLMConfigError(str(e)) from None
     fields_ = {_KWARG_FIELDS[k]: v for k, v in kwargs.items() if k in _KWARG_FIELDS}
     if reward_router_address:  # verl-managed judge: its router, and the model path vLLM was started with
         fields_["base_url"] = reward_router_address
@@ -222,6 +228,7 @@ class RLPTRewardManager(RewardManagerBase):
         settings, self.options = judge_settings(config, reward_router_address)
         verdict = verdict_options(dict(_plain(config.reward.get("reward_kwargs")) or {}))
         self.layout = verdict["judge_prompt_layout"]
+        self.budget = length_budget(dict(_plain(config.reward.get("reward_kwargs")) or {}))
         self.soft_reward = verdict["judge_soft_reward"]
         if settings.reply_mode == "logprob":
             threshold = float(verdict["judge_logprob_threshold"])
@@ -299,11 +306,9 @@ class RLPTRewardManager(RewardManagerBase):
         reference = data_item.non_tensor_batch["reward_model"]["ground_truth"]
         extra = data_item.non_tensor_batch.get("extra_info")
         target = extra.get("target") if isinstance(extra, dict) else None
+        response = await decode_response_off_loop(self.tokenizer, data_item)
         score, info = await self.score(
-            await decode_response_off_loop(self.tokenizer, data_item),
-            str(reference),
-            str(target) if target else None,
-            prompt_text(data_item, self.tokenizer),
+            response, str(reference), str(target) if target else None, prompt_text(data_item, self.tokenizer)
         )
         info["reward_seconds"] = time.monotonic() - t0
         if info["judge_error"] or info["parse_failure"]:
@@ -319,4 +324,5 @@ class RLPTRewardManager(RewardManagerBase):
                 f"({why}; last error: {self.client.last_error or 'none'}): dropped as missing, not scored 0",
                 info,
             )
+        score = await budgeted(self.budget, score, info, response, PRED_OPEN, self.tokenizer, data_item)
         return {"reward_score": score, "reward_extra_info": info}

@@ -14,8 +14,9 @@ from __future__ import annotations
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 from verl.experimental.reward_loop.reward_manager.registry import register
 
-from .response import decode_response_off_loop
-from .rpt_reward import RPTScore, rpt_reward
+from .length_budget import LENGTH_KWARGS, length_budget
+from .response import budgeted, decode_response_off_loop
+from .rpt_reward import BOXED, RPTScore, rpt_reward
 
 # Every sample returns exactly these numeric keys (verl stacks them across the batch).
 EXTRA_KEYS = (
@@ -40,15 +41,17 @@ def rpt_options(config) -> dict:
     would otherwise leave the default in place on the cluster)."""
     reward = config.get("reward") if hasattr(config, "get") else None
     kwargs = dict((reward.get("reward_kwargs") if reward is not None else None) or {})
-    unknown = sorted(k for k in kwargs if k not in RPT_KWARGS)
+    unknown = sorted(k for k in kwargs if k not in RPT_KWARGS and k not in LENGTH_KWARGS)
     if unknown:
         raise ValueError(
-            f"unknown rpt reward setting(s) {unknown} in reward.reward_kwargs; known: {sorted(RPT_KWARGS)}"
+            f"unknown rpt reward setting(s) {unknown} in reward.reward_kwargs; known: "
+            f"{sorted([*RPT_KWARGS, *LENGTH_KWARGS])}"
         )
     options = {k: kwargs.get(k, default) for k, default in RPT_KWARGS.items()}
     for key, value in options.items():
         if not isinstance(value, bool):
             raise ValueError(f"reward.reward_kwargs.{key} must be true or false, got {value!r}")
+    options["length_budget"] = length_budget(kwargs)  # the optional reasoning budget (length_budget.py)
     return options
 
 
@@ -70,7 +73,8 @@ class RPTRewardManager(RewardManagerBase):
 
     def __init__(self, config, tokenizer, compute_score=None, reward_router_address=None, reward_model_tokenizer=None):
         super().__init__(config, tokenizer, compute_score)
-        self.require_think_end = rpt_options(config)["rpt_require_think_end"]
+        options = rpt_options(config)
+        self.require_think_end, self.budget = options["rpt_require_think_end"], options["length_budget"]
 
     async def run_single(self, data) -> dict:
         data_item = data[-1:][0]  # multi-sequence outputs: score the last sequence, as verl's naive manager
@@ -80,10 +84,8 @@ class RPTRewardManager(RewardManagerBase):
             raise KeyError(
                 "reward_model.token_byte_ends is missing: the `rpt` manager scores rows written by `rlpt build-rpt`"
             )
-        result = rpt_reward(
-            await decode_response_off_loop(self.tokenizer, data_item),
-            str(truth["ground_truth"]),
-            list(ends),
-            self.require_think_end,
-        )
-        return {"reward_score": result.score, "reward_extra_info": score_info(result)}
+        response = await decode_response_off_loop(self.tokenizer, data_item)
+        result = rpt_reward(response, str(truth["ground_truth"]), list(ends), self.require_think_end)
+        info = score_info(result)
+        score = await budgeted(self.budget, result.score, info, response, BOXED, self.tokenizer, data_item)
+        return {"reward_score": score, "reward_extra_info": info}

@@ -11,7 +11,9 @@ from __future__ import annotations
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 from verl.experimental.reward_loop.reward_manager.registry import register
 
-from .response import decode_response_off_loop, prompt_text
+from ..prompts import PRED_OPEN
+from .length_budget import LENGTH_KWARGS, length_budget
+from .response import budgeted, decode_response_off_loop, prompt_text
 from .span_reward import SpanScore, span_reward
 
 # Every sample returns exactly these numeric keys (verl stacks them across the batch).
@@ -26,13 +28,17 @@ EXTRA_KEYS = (
 
 
 def span_options(config) -> dict:
-    """The `span` manager takes no ``reward.reward_kwargs``: any key is a mistake (a setting meant for another
-    manager, or a typo) and is refused, as the other managers refuse unknown keys."""
+    """The `span` manager's settings: only the optional length budget (``length_budget_*``); any other key
+    is a mistake (a setting meant for another manager, or a typo) and is refused, as the other managers do."""
     reward = config.get("reward") if hasattr(config, "get") else None
     kwargs = dict((reward.get("reward_kwargs") if reward is not None else None) or {})
-    if kwargs:
-        raise ValueError(f"the span reward manager takes no reward.reward_kwargs; got {sorted(kwargs)}")
-    return {}
+    unknown = sorted(k for k in kwargs if k not in LENGTH_KWARGS)
+    if unknown:
+        raise ValueError(
+            f"the span reward manager takes only the length budget {list(LENGTH_KWARGS)} in "
+            f"reward.reward_kwargs; got {unknown}"
+        )
+    return {"length_budget": length_budget(kwargs)}
 
 
 def score_info(result: SpanScore, span: str) -> dict:
@@ -51,12 +57,13 @@ class SpanRewardManager(RewardManagerBase):
 
     def __init__(self, config, tokenizer, compute_score=None, reward_router_address=None, reward_model_tokenizer=None):
         super().__init__(config, tokenizer, compute_score)
-        span_options(config)
+        self.budget = span_options(config)["length_budget"]
 
     async def run_single(self, data) -> dict:
         data_item = data[-1:][0]  # multi-sequence outputs: score the last sequence, as verl's naive manager
         span = str(data_item.non_tensor_batch["reward_model"]["ground_truth"])
-        result = span_reward(
-            await decode_response_off_loop(self.tokenizer, data_item), span, prompt_text(data_item, self.tokenizer)
-        )
-        return {"reward_score": result.score, "reward_extra_info": score_info(result, span)}
+        response = await decode_response_off_loop(self.tokenizer, data_item)
+        result = span_reward(response, span, prompt_text(data_item, self.tokenizer))
+        info = score_info(result, span)
+        score = await budgeted(self.budget, result.score, info, response, PRED_OPEN, self.tokenizer, data_item)
+        return {"reward_score": score, "reward_extra_info": info}

@@ -74,6 +74,10 @@ def task_metrics(
             ("echo", "echo/rate"),
             ("alternatives", "alternatives/rate"),
             ("injection", "injection/rate"),
+            # the optional reasoning-length budget (reward/length_budget.py): measured length, budget, kept share
+            ("reasoning_tokens", "reasoning_tokens/mean"),
+            ("length_budget", "length_budget/mean"),
+            ("length_factor", "length_factor/mean"),
         ):
             value = _mean_of(infos, name)
             if value is not None:

@@ -74,3 +74,57 @@ def test_scores_through_verls_reward_loop(built, tokenizer_dir, model_dir, ray_c
     assert [r["score"] for r in results] == expected == [r["acc"] for r in results]
     assert [r["format_error"] for r in results] == [float(i % 3 == 2) for i in range(len(results))]
     assert all(r["span_words"] >= 2 for r in results)
+
+
+def test_the_length_budget_decays_with_the_step_verl_passes(built, tokenizer_dir, model_dir, ray_cluster, tmp_path):
+    """span and rpt managers under a budget, inside verl's reward loop: the same correct answer after the same
+    long reasoning keeps its reward while the budget covers it and loses it once the budget has decayed;
+    acc stays 1; the measured length and the budget are logged per sample."""
+    import numpy as np
+
+    from rlpt_verl.tasks.prompt_meter import load_tokenizer
+    from rlpt_verl.tasks.span import SpanBuildConfig, run_build_span
+
+    out = str(tmp_path / "span")
+    run_build_span(
+        SpanBuildConfig(rlpt_data=built["dir"], output=out, tokenizer=tokenizer_dir, max_prompt_tokens=600), quiet=True
+    )
+    row = pq.read_table(os.path.join(out, "val_span.parquet")).to_pylist()[0]
+    tok = load_tokenizer(model_dir)
+    reasoning = "Let me think about which words fit here. " * 4
+    tokens = len(tok(reasoning, add_special_tokens=False)["input_ids"])
+    response = f"{reasoning}{OPEN}{row['reward_model']['ground_truth']}{CLOSE}"
+    budget = {"length_budget_start": 4 * tokens, "length_budget_end": tokens // 2, "length_budget_decay_steps": 10}
+    steps = [0, 5, 10, 50]
+    batch = make_batch([row] * len(steps), [response] * len(steps), tok)
+    batch.non_tensor_batch["global_steps"] = np.array(steps, dtype=object)
+    with reward_loop(reward_config(model_dir, budget, num_workers=1, manager="span")) as manager:
+        results = per_sample(manager.compute_rm_score(batch))
+    assert [r["acc"] for r in results] == [1.0] * 4
+    assert all(r["reasoning_tokens"] == tokens for r in results)
+    expected_b = [4 * tokens, (4 * tokens + tokens // 2) / 2, tokens // 2, tokens // 2]
+    assert [r["length_budget"] for r in results] == pytest.approx(expected_b)
+    assert [r["score"] for r in results[:2]] == [1.0, 1.0] and results[2]["score"] == results[3]["score"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"length_budget_start": 100}, "the length budget needs all of"),
+        (
+            {"length_budget_start": 100, "length_budget_end": 200, "length_budget_decay_steps": 5},
+            "length_budget_end must be <= length_budget_start",
+        ),
+        (
+            {"length_budget_start": 100, "length_budget_end": 10, "length_budget_decay_steps": 0},
+            "length_budget_decay_steps must be a whole number >= 1",
+        ),
+    ],
+)
+def test_bad_length_budgets_fail_when_any_manager_is_built(model_dir, kwargs, message):
+    from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
+
+    judge = {"judge_base_url": "http://127.0.0.1:9/v1", "judge_model": "m"}
+    for manager, extra in (("span", {}), ("rpt", {}), ("rlpt", judge)):
+        with pytest.raises(ValueError, match=message):
+            RewardLoopWorker(reward_config(model_dir, {**extra, **kwargs}, num_workers=1, manager=manager))

@@ -217,6 +217,31 @@ def test_every_shipped_recipe_passes_doctor_with_its_data(built, rpt_built, tmp_
     assert check_config(compose_recipe("rpt_grpo_fsdp", rpt)) == []
 
 
+def test_the_span_recipe_passes_doctor_with_span_data_and_not_with_rlpt_data(built, tmp_path):
+    """span_grpo_fsdp on `rlpt build-span` rows: no problem; on RLPT rows, or RLPT's recipe on span rows: named."""
+    from rlpt_verl.tasks.span import SpanBuildConfig, run_build_span
+    from rlpt_verl.tools.recipe_check import check_config, compose_recipe
+
+    span = str(tmp_path / "span")
+    run_build_span(
+        SpanBuildConfig(rlpt_data=built["dir"], output=span, tokenizer=built["cfg"].tokenizer, max_prompt_tokens=600),
+        quiet=True,
+    )
+    model = f"actor_rollout_ref.model.path={built['cfg'].tokenizer}"
+    files = [f"data.train_files={span}/train_span.parquet", f"data.val_files={span}/val_span.parquet"]
+    assert check_config(compose_recipe("span_grpo_fsdp", [*files, "data.max_prompt_length=600", model])) == []
+    d = built["dir"]
+    wrong = [f"data.train_files={d}/train_msr.parquet", f"data.val_files={d}/val_msr.parquet", model]
+    problems = check_config(compose_recipe("span_grpo_fsdp", wrong))
+    assert any("the span reward manager scores masked-span rows of `rlpt build-span`" in p for p in problems)
+    problems = check_config(
+        compose_recipe("rlpt_grpo_fsdp", [*rlpt_files(built), f"data.val_files=[{span}/val_span.parquet]"])
+    )
+    assert any("holds masked-span rows (rlpt_span) but the reward manager is rlpt" in p for p in problems)
+    problems = check_config(compose_recipe("span_grpo_fsdp", [*files, model, "+reward.reward_kwargs.judge_model=m"]))
+    assert any("the span reward manager takes no reward.reward_kwargs" in p for p in problems)
+
+
 @pytest.mark.parametrize(
     "recipe, overrides, message",
     [
