@@ -285,6 +285,27 @@ def _cmd_build_span(args) -> int:
     return 0
 
 
+def _add_build_sft(sub) -> None:
+    from rlpt_verl.tasks.sft_control import SFTControlConfig
+
+    p = sub.add_parser(
+        "build-sft",
+        help="turn an `rlpt build` folder into the compute-matched SFT control (the true segment as the answer)",
+        description="Every ASR/MSR row becomes a conversation: the same prompt, and the true segment s_i in the "
+        "prediction tags as the assistant turn; verl SFT data (messages column, recipe sft_rlpt_control). With "
+        "--tokenizer the report counts the tokens, for matching an RLPT run's compute (docs/comparison.md).",
+    )
+    add_options(p, SFTControlConfig)
+    p.set_defaults(func=_cmd_build_sft)
+
+
+def _cmd_build_sft(args) -> int:
+    from rlpt_verl.tasks.sft_control import SFTControlConfig, format_summary, run_build_sft
+
+    print(format_summary(run_build_sft(from_args(SFTControlConfig, args)), args.output))
+    return 0
+
+
 def _add_sft_data(sub) -> None:
     from rlpt_verl.tasks.sft import SFTDataConfig
 
@@ -404,6 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_build(sub)
     _add_build_rpt(sub)
     _add_build_span(sub)
+    _add_build_sft(sub)
     _add_sft_data(sub)
     _add_math_data(sub)
     _add_judge_eval(sub)
