@@ -197,6 +197,8 @@ def command_tables() -> dict[str, str]:
     from rlpt_verl.tasks.rlpt import BuildConfig
     from rlpt_verl.tasks.rpt import RPTBuildConfig
     from rlpt_verl.tasks.sft import SFTDataConfig
+    from rlpt_verl.tasks.sft_control import SFTControlConfig
+    from rlpt_verl.tasks.span import SpanBuildConfig
 
     return {
         "prepare": markdown_table(
@@ -211,6 +213,8 @@ def command_tables() -> dict[str, str]:
         ),
         "build": markdown_table(BuildConfig, QuietOption),
         "build-rpt": markdown_table(RPTBuildConfig, QuietOption),
+        "build-span": markdown_table(SpanBuildConfig),
+        "build-sft": markdown_table(SFTControlConfig),
         "sft-data": markdown_table(SFTDataConfig),
         "math-data": markdown_table(MathDataConfig),
         "eval": markdown_table(EvalConfig, QuietOption),
