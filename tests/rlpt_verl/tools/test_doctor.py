@@ -239,7 +239,17 @@ def test_the_span_recipe_passes_doctor_with_span_data_and_not_with_rlpt_data(bui
     )
     assert any("holds masked-span rows (rlpt_span) but the reward manager is rlpt" in p for p in problems)
     problems = check_config(compose_recipe("span_grpo_fsdp", [*files, model, "+reward.reward_kwargs.judge_model=m"]))
-    assert any("the span reward manager takes no reward.reward_kwargs" in p for p in problems)
+    assert any("the span reward manager takes only the length budget" in p for p in problems)
+    # the reasoning-length budget passes doctor on the span and RLPT recipes; a half-set one is named
+    budget = [
+        "+reward.reward_kwargs.length_budget_start=4096",
+        "+reward.reward_kwargs.length_budget_end=1024",
+        "+reward.reward_kwargs.length_budget_decay_steps=500",
+    ]
+    assert check_config(compose_recipe("span_grpo_fsdp", [*files, "data.max_prompt_length=600", model, *budget])) == []
+    assert check_config(compose_recipe("rlpt_grpo_fsdp", [*rlpt_files(built), *budget])) == []
+    problems = check_config(compose_recipe("rlpt_grpo_fsdp", [*rlpt_files(built), budget[0]]))
+    assert any("the length budget needs all of" in p for p in problems)
 
 
 @pytest.mark.parametrize(
