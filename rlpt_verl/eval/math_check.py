@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Iterator
 from multiprocessing.connection import wait
 
-from rlpt_verl.boxes import FINAL_BOX_RULE, final_boxed
+from rlpt_verl.boxes import FINAL_BOX_RULE, boxes, final_boxed
 
 __all__ = ["check_math", "MathVerdict", "verify_one", "answer_text", "after_reasoning", "MATH_VERIFY_SETTINGS"]
 
@@ -24,7 +24,9 @@ MathVerdict = str  # "correct" | "wrong" | "no_answer" | "error" | "timeout"
 MATH_VERIFY_SETTINGS = {
     "parse": "math_verify.parse defaults (LaTeX and plain-expression extraction)",
     "verify": "math_verify.verify defaults (float_rounding=6, numeric_precision=15, strict=True)",
-    "final_answer": "reasoning before </think> dropped; " + FINAL_BOX_RULE,
+    "final_answer": "reasoning before </think> dropped; "
+    + FINAL_BOX_RULE
+    + "; a 'final answer is X' statement after the last box wins; a percent sign ending a boxed number is dropped",
     "gold": "read as $...$, else as plain text; several answers together (OlympiadBench is_multiple_answer)",
 }
 _THINK = re.compile(r"^.*</think>", re.S | re.I)
@@ -47,14 +49,27 @@ def answer_text(response: str, unit: str | None = None) -> str | None:
     '$\\boxed{3}$'
     >>> answer_text(r"so \boxed{5 \text{ cm}}", unit="cm"), answer_text("<think>long</think> ") is None
     ('$\\boxed{5}$', True)
+    >>> answer_text(r"gain \boxed{255}; in all 10,455. The final answer is $10,455$."), answer_text(r"\boxed{20 \%}")
+    ('$10,455$.', '$\\boxed{20}$')
     """
     text = after_reasoning(response)
     if not text.strip():
         return None
-    boxed = final_boxed(text)
+    found = boxes(text)
+    stated = _FINAL_STATEMENT.search(text, found[-1][1]) if found else None
+    if stated:  # "... \boxed{255} ... The final answer is $10,455$": the answer stated last counts
+        text = text[stated.end() :]
+    boxed = None if stated else final_boxed(text)
     if boxed is None:
         return _strip_unit(text, unit) if unit else text
+    boxed = _PERCENT.sub(r"\1", boxed)  # Math-Verify reads no number in \boxed{20\%}: the number is the answer
     return "$\\boxed{" + (_strip_unit(boxed, unit) if unit else boxed) + "}$"
+
+
+# "The final answer is X" after the last box (the Minerva/lighteval answer format) states the answer last.
+_FINAL_STATEMENT = re.compile(r"\bfinal answer is\b[:\s]*", re.I)
+# a percent sign (or the word) after the number ending a boxed answer
+_PERCENT = re.compile(r"^(.*\d)\s*(?:\\!\s*)?(?:\\%|%|\\text\{\s*\\?%\s*\}|\\text\{\s*percent\s*\}|\s+percent)\s*$")
 
 
 def _strip_unit(text: str, unit: str) -> str:

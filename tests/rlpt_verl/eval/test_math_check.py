@@ -62,3 +62,23 @@ def test_the_final_answer_counts_and_boxes_of_one_answer_go_together():
     assert got == {"corrected": "correct", "corrected_wrong": "wrong", "set": "correct", "two_boxes": "correct",
                    "draft_in_reasoning": "wrong", "unit": "correct", "tolerance": "correct",
                    "outside_tolerance": "wrong"}  # fmt: skip
+
+
+def test_percent_boxes_parts_of_one_answer_and_a_final_statement():
+    """Styles Math-Verify's own published test suite holds (benchmarks/bench_mathverify_cases.py) that the
+    graders missed: a percent sign in the box, boxes that are parts of one answer joined by "... and", and
+    "The final answer is X" stated after an intermediate box."""
+    items = [
+        ("percent", "so \\boxed{20\\%}", "20"),
+        ("percent_spaced", "so \\boxed{20 \\%}", "20\\%"),
+        ("percent_wrong", "so \\boxed{25\\%}", "20"),
+        ("parts", "$$\\boxed{(3, 3)} \\text{ for part (a) and } \\boxed{(1, 1)}$$", "(3, 3), (1, 1)"),
+        ("labelled_parts", "\\(y_1 = \\boxed{2} \\) and \\( y_2 = \\boxed{5} \\)", "2, 5"),
+        ("correction_still", "First \\boxed{4}. No: recounting, it is \\boxed{3}.", "3"),
+        ("stated_last", "interest \\boxed{255}, so 10,200 + 255 = 10,455. The final answer is $10,455$.", "10455"),
+        ("stated_last_wrong", "interest \\boxed{255}, so 10,455. The final answer is $10,455$.", "255"),
+    ]
+    got = dict(check_math(items, workers=1, timeout_s=60))
+    assert got == {"percent": "correct", "percent_spaced": "correct", "percent_wrong": "wrong", "parts": "correct",
+                   "labelled_parts": "correct", "correction_still": "correct", "stated_last": "correct",
+                   "stated_last_wrong": "wrong"}  # fmt: skip
