@@ -18,7 +18,7 @@ import time
 
 from verl.trainer.ppo.metric_utils import process_validation_metrics
 
-from rlpt_verl.llm_gate import _Clock, _Gate
+from rlpt_verl.llm_gate import Clock, Gate
 from rlpt_verl.llm_settings import LLMSettings
 from rlpt_verl.reward.rlpt_manager import EXTRA_KEYS
 from rlpt_verl.train.trainer import BOOTSTRAPPED, plain_means
@@ -47,7 +47,7 @@ def bench_validation(prompts: int, samples: int) -> tuple[float, float]:
 
 
 async def _drain(queue: int, slots: int, wake_all: bool) -> float:
-    gate = _Gate(LLMSettings(base_url="http://127.0.0.1:9/v1", model="m", concurrency=slots, initial_concurrency=slots))
+    gate = Gate(LLMSettings(base_url="http://127.0.0.1:9/v1", model="m", concurrency=slots, initial_concurrency=slots))
     if wake_all:  # the gate before: every completion woke every waiter
 
         def wake_everyone() -> None:
@@ -58,7 +58,7 @@ async def _drain(queue: int, slots: int, wake_all: bool) -> float:
         gate._wake = wake_everyone
 
     async def request() -> None:
-        probe = await gate.enter(_Clock(600.0))
+        probe = await gate.enter(Clock(600.0))
         await asyncio.sleep(0)  # the "request": one loop turn
         await gate.leave(probe, 0.01, None)
 

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from .llm_gate import _Clock, _Failure, _Gate, retry_after_s
+from .llm_gate import Clock, Failure, Gate, retry_after_s
 from .llm_replies import mode_fields, read_reply, shape_body
 from .llm_settings import (
     LLMConfigError,
@@ -108,7 +108,7 @@ class LLMClient:
         self.settings = settings
         self._session = None
         self._session_loop = None
-        self._gate: _Gate | None = None
+        self._gate: Gate | None = None
         self._cache: OrderedDict[tuple[str, ...], Any] = OrderedDict()
         self._inflight: dict[tuple[str, ...], asyncio.Future] = {}
         self._outcomes: deque[str] = deque(maxlen=settings.down_window)  # "ok" or a failure kind
@@ -134,7 +134,7 @@ class LLMClient:
                 connector=aiohttp.TCPConnector(limit=self.settings.concurrency, force_close=False),
             )
             self._session_loop = loop
-            self._gate = _Gate(self.settings)
+            self._gate = Gate(self.settings)
         return self._session
 
     def _headers(self) -> dict:
@@ -210,13 +210,13 @@ class LLMClient:
                 text = await resp.text()
                 if resp.status == 429 or resp.status >= 500:
                     kind = "http_429" if resp.status == 429 else "http_5xx"
-                    raise _Failure(
+                    raise Failure(
                         kind,
                         f"HTTP {resp.status}: {text[:200]}",
                         retry_after=retry_after_s(resp.headers.get("Retry-After")),
                     )
                 if resp.status == 400 and _CONTEXT.search(text):
-                    raise _Failure("context_length", f"HTTP 400: {text[:300]}", transient=False)
+                    raise Failure("context_length", f"HTTP 400: {text[:300]}", transient=False)
                 if resp.status >= 400:
                     self._last_rejection = f"HTTP {resp.status}: {text[:200]}"
                     raise LLMConfigError(
@@ -228,11 +228,11 @@ class LLMClient:
                     self._last_usage = body.get("usage") if isinstance(body.get("usage"), dict) else None
                     return read_reply(body["choices"][0], s.reply_mode if shaped else "generate")
                 except (ValueError, KeyError, IndexError, TypeError, AttributeError) as e:
-                    raise _Failure("malformed", f"{type(e).__name__}: {text[:200]}") from None
+                    raise Failure("malformed", f"{type(e).__name__}: {text[:200]}") from None
         except (asyncio.TimeoutError, TimeoutError):
-            raise _Failure("timeout", f"no reply within {timeout:.1f}s") from None
+            raise Failure("timeout", f"no reply within {timeout:.1f}s") from None
         except (aiohttp.ClientError, ConnectionError, OSError) as e:
-            raise _Failure("connection", f"{type(e).__name__}: {e}") from None
+            raise Failure("connection", f"{type(e).__name__}: {e}") from None
 
     async def _post(self, body: dict, usage: dict | None = None) -> tuple[str | None, int, str | None]:
         """One completion with retries: (reply text or None, requests sent, failure kind or None). With
@@ -241,7 +241,7 @@ class LLMClient:
         s = self.settings
         session = self._ensure_session()
         gate = self._gate
-        clock = _Clock(s.retry_budget_s)
+        clock = Clock(s.retry_budget_s)
         sent, kind = 0, None
         while sent <= s.max_retries:
             try:
@@ -259,7 +259,7 @@ class LLMClient:
                 reply = await self._attempt(session, body, timeout)
                 if usage is not None:  # read before the next await: the event loop runs nothing in between
                     _add_usage(usage, self._last_usage, body, reply if isinstance(reply, str) else "1")
-            except _Failure as f:
+            except Failure as f:
                 clock.start(time.monotonic())
                 await gate.leave(probe, None, f)
                 kind, self._last_error = f.kind, f"{f}"
@@ -352,7 +352,7 @@ class LLMClient:
             return False
         try:
             await self._attempt(session, self._plain_body(PROBE_PROMPT, 4), timeout_s, shaped=False)
-        except (_Failure, LLMConfigError):
+        except (Failure, LLMConfigError):
             return False
         return True
 
@@ -399,7 +399,7 @@ class LLMClient:
                         + (f" (vLLM), or {s.setting_prefix}reply_mode=generate" if s.reply_mode != "generate" else "")
                     ) from None
                 raise
-            except _Failure as f:
+            except Failure as f:
                 errors.append(str(f))
                 if i + 1 < attempts:
                     await asyncio.sleep(min(2.0, s.backoff_base_s * 2**i))

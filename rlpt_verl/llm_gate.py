@@ -12,7 +12,7 @@ import time
 from .llm_settings import LLMSettings
 
 
-class _Failure(Exception):
+class Failure(Exception):
     """One failed attempt: ``kind`` names the reason; ``transient`` ones are retried and open the breaker."""
 
     def __init__(self, kind: str, detail: str, transient: bool = True, retry_after: float | None = None):
@@ -40,7 +40,7 @@ def retry_after_s(value: str | None, now: float | None = None) -> float | None:
     return max(0.0, when - (time.time() if now is None else now))
 
 
-class _Clock:
+class Clock:
     """A request's retry budget: unset until the request first fails or waits on an open breaker."""
 
     def __init__(self, budget_s: float):
@@ -55,7 +55,7 @@ class _Clock:
         return self.budget_s if self.deadline is None else self.deadline - now
 
 
-class _Gate:
+class Gate:
     """Adaptive concurrency limit plus a circuit breaker that lets one probe through while open."""
 
     def __init__(self, settings: LLMSettings):
@@ -84,7 +84,7 @@ class _Gate:
         base = max(s.timeout_s, 4 * self.latency) if self.latency else s.timeout_s
         return min(max(s.timeout_s, s.retry_budget_s), base * 2 ** min(self.timeouts_in_row, 10))
 
-    async def enter(self, clock: _Clock) -> bool:
+    async def enter(self, clock: Clock) -> bool:
         """Wait for a slot; True if this request is the breaker's probe. Raises TimeoutError when the
         request's retry budget runs out (it starts at its first failure or its first wait on the breaker;
         waiting for a free slot while all is well is free, however long the queue)."""
@@ -113,7 +113,7 @@ class _Gate:
             finally:
                 self._waiters.pop(waiter, None)
 
-    async def leave(self, probe: bool, latency: float | None, failure: _Failure | None) -> None:
+    async def leave(self, probe: bool, latency: float | None, failure: Failure | None) -> None:
         s = self.s
         self.in_flight -= 1
         if probe:

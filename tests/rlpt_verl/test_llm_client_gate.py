@@ -5,12 +5,12 @@ import asyncio
 
 import pytest
 
-from rlpt_verl.llm_gate import _Clock, _Gate
+from rlpt_verl.llm_gate import Clock, Gate
 from rlpt_verl.llm_settings import LLMSettings
 
 
-def gate(concurrency: int = 1) -> _Gate:
-    return _Gate(
+def gate(concurrency: int = 1) -> Gate:
+    return Gate(
         LLMSettings(
             base_url="http://127.0.0.1:9/v1", model="m", concurrency=concurrency, initial_concurrency=concurrency
         )
@@ -19,8 +19,8 @@ def gate(concurrency: int = 1) -> _Gate:
 
 async def _cancel_storm() -> float:
     g = gate(1)
-    assert await g.enter(_Clock(5.0)) is False  # the one slot is taken
-    waiters = [asyncio.ensure_future(g.enter(_Clock(5.0))) for _ in range(20)]
+    assert await g.enter(Clock(5.0)) is False  # the one slot is taken
+    waiters = [asyncio.ensure_future(g.enter(Clock(5.0))) for _ in range(20)]
     await asyncio.sleep(0.05)
     for _ in range(3):  # cancelled again while handling the first cancellation, as shutdown does
         for w in waiters:
@@ -31,7 +31,7 @@ async def _cancel_storm() -> float:
     # the gate still works: the slot is given back and the next request gets it at once
     await asyncio.wait_for(g.leave(False, 0.1, None), 1)
     t0 = asyncio.get_running_loop().time()
-    assert await asyncio.wait_for(g.enter(_Clock(5.0)), 2) is False
+    assert await asyncio.wait_for(g.enter(Clock(5.0)), 2) is False
     assert g.in_flight == 1 and not g._waiters
     return asyncio.get_running_loop().time() - t0
 
@@ -43,10 +43,10 @@ def test_gate_survives_repeated_cancellation():
 
 async def _wake_on_leave() -> float:
     g = gate(1)
-    await g.enter(_Clock(5.0))
+    await g.enter(Clock(5.0))
     loop = asyncio.get_running_loop()
     t0 = loop.time()
-    waiter = asyncio.ensure_future(g.enter(_Clock(5.0)))
+    waiter = asyncio.ensure_future(g.enter(Clock(5.0)))
     await asyncio.sleep(0.01)
     assert not waiter.done()  # no free slot: it waits
     await g.leave(False, 0.1, None)
@@ -60,11 +60,11 @@ def test_waiter_is_woken_by_leave_not_by_its_poll():
 
 async def _wake_one_in_order() -> tuple[int, list[int]]:
     g = gate(1)
-    await g.enter(_Clock(30.0))
+    await g.enter(Clock(30.0))
     order: list[int] = []
 
     async def waiter(i: int) -> None:
-        await g.enter(_Clock(30.0))
+        await g.enter(Clock(30.0))
         order.append(i)
 
     tasks = [asyncio.ensure_future(waiter(i)) for i in range(40)]

@@ -17,7 +17,7 @@ from ..conftest import REPO
 
 def test_readme_option_tables_are_generated_from_the_configs():
     readme = pathlib.Path(REPO, "README.md").read_text()
-    assert readme.count("<!-- options:") == 6
+    assert readme.count("<!-- options:") == 8
     assert render_readme(readme) == readme, "README drifted: run `python -m rlpt_verl.options README.md`"
 
 
