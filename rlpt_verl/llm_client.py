@@ -3,6 +3,10 @@ llama.cpp), shared by every reward-manager instance in a process; also the quali
 
 One aiohttp connection pool per worker process. What keeps a slow or recovering server usable:
 
+Settings and errors live in :mod:`rlpt_verl.llm_settings`, the pacing (concurrency, breaker, timeouts) in
+:mod:`rlpt_verl.llm_gate`, the reply modes (free text, a constrained choice, one token's log-probabilities)
+in :mod:`rlpt_verl.llm_replies`; their names are re-exported here.
+
 - **Adaptive concurrency** (AIMD): start at ``initial_concurrency`` requests in flight, add about one per
   round of successes while latency stays near the best seen, halve on a timeout, 429 or 5xx, never more
   than ``concurrency``. A single-request server (``transformers serve``) is not flooded.
@@ -11,7 +15,9 @@ One aiohttp connection pool per worker process. What keeps a slow or recovering 
   stall first drains what it already has, instead of a storm of retries that each time out again.
 - **Latency-aware timeouts**: a request's timeout is at least ``timeout_s`` and at least 4x the recent
   latency; each consecutive timeout doubles it (bounded), so a loaded server gets the time it needs.
-- Identical (reference, prediction) pairs in flight or recently judged share one call (bounded LRU).
+- Equivalent requests (the caller's key) in flight or recently answered share one call (bounded LRU).
+- **Preflight** (:meth:`LLMClient.check`) in the settings' reply mode: a server that cannot do the mode, or
+  rejects a field we add, fails in one line naming it.
 - 4xx other than 429 fail fast with the server's message; a 400 about context length is reported as such.
 - A rolling window of call outcomes turns a dead server (transport failures) into :class:`LLMDownError`
   and one that ignores the reply format (unparsable replies, their own limit) into :class:`LLMFormatError`,
@@ -59,6 +65,7 @@ PROBE_PROMPT = "Reply with: Score: 1"  # the preflight's request: tiny, and answ
 CHOICE_PROBE_PROMPT = "Name one colour."  # a free reply is not one of the choices: a server that ignores them shows
 
 
+# A 400 that says the prompt does not fit the model (vLLM, SGLang, llama.cpp, OpenAI wordings).
 _CONTEXT = re.compile(
     r"context length|context window|maximum context|max_model_len|max_position|too many tokens|prompt is too long"
     r"|exceeds? the (model|maximum)|longer than the (model|maximum model length)|maximum model length"

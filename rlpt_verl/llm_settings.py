@@ -119,6 +119,3 @@ class Verdict:
     tokens_estimated: bool = False  # the server reported no `usage`: prompt chars / 4 and the reply's chars / 4
     replica: int = 0  # which judge URL gave it (index into base_url + replicas)
     p_one: float | None = None  # reply_mode logprob: P(1) / (P(0) + P(1)) of the verdict token
-
-
-# A 400 that says the prompt does not fit the model (vLLM, SGLang, llama.cpp, OpenAI wordings).
