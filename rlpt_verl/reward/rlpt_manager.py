@@ -95,8 +95,7 @@ class UnjudgedSampleError(RuntimeError):
     Raised from ``run_single``: verl 0.9.1's agent loop then leaves the sample out (its group trains on the
     other samples, the batch is padded) and the RLPT trainer counts it against ``data.rlpt.max_missing_share``;
     a 0 reward here would push GRPO's advantages of correct predictions negative for as long as the judge
-    misbehaves. ``info`` is the sample's extra info
-    (what ``rlpt judge-eval`` reports for it)."""
+    misbehaves. ``info`` is the sample's extra info (what ``rlpt judge-eval`` reports for it)."""
 
     def __init__(self, message: str, info: dict | None = None):
         super().__init__(message)
