@@ -380,7 +380,7 @@ def _manager_class(cfg):
     """verl's own resolution of the reward manager class (after our plugin registered its names)."""
     from verl.trainer.ppo.reward import resolve_reward_manager_cls
 
-    import rlpt_verl.plugin  # noqa: F401  (registers `rlpt` and `rpt`, as `import verl` does on the cluster)
+    import rlpt_verl.plugin  # noqa: F401  (registers `rlpt`, `rpt` and `span`, as `import verl` does on the cluster)
 
     return resolve_reward_manager_cls(cfg)
 
