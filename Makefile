@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.rlpt-installed
 # Where test/quickstart assets (the SmolLM2 folder, built data) are cached; never inside git.
 export RLPT_CACHE ?= $(HOME)/.cache/rlpt-verl
 
-.PHONY: install quickstart test lint e2e e2e-venv bench-build bench-reward bench-rpt bench-cluster bench-prepare bench-dedup clean
+.PHONY: install quickstart test lint e2e e2e-venv bench-build bench-reward bench-rpt bench-cluster bench-prepare bench-dedup bench-judge-cost bench-graders clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -44,6 +44,13 @@ bench-build: install
 
 bench-reward: install
 	$(PY) benchmarks/bench_reward.py
+
+bench-judge-cost: install e2e-venv
+	$(PY) benchmarks/bench_judge_cost.py
+
+bench-graders: install
+	$(PY) benchmarks/bench_grader_agreement.py
+	$(PY) benchmarks/bench_mathverify_cases.py
 
 bench-rpt: install
 	$(PY) benchmarks/bench_rpt.py
