@@ -21,6 +21,7 @@ EXTRA_KEYS = (
     "acc",  # the 0/1 reward
     "format_error",  # no complete prediction tag pair, or nothing but whitespace/punctuation inside
     "alternatives",  # the prediction lists several candidates
+    "echo",  # the prediction mostly repeats the material the policy was shown
     "mismatch",  # a prediction that is not the span after normalisation
     "pred_words",  # words in the prediction
     "span_words",  # words in the masked span
@@ -44,7 +45,7 @@ def span_options(config) -> dict:
 def score_info(result: SpanScore, span: str) -> dict:
     info = dict.fromkeys(EXTRA_KEYS, 0.0)
     info["acc"] = result.score
-    for outcome in ("format_error", "alternatives", "mismatch"):
+    for outcome in ("format_error", "alternatives", "echo", "mismatch"):
         info[outcome] = float(result.outcome == outcome)
     info["pred_words"] = float(len((result.prediction or "").split()))
     info["span_words"] = float(len(span.split()))

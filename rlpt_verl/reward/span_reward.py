@@ -4,7 +4,8 @@ A judge-free control for RLPT (the random-masking baseline of PretrainZero, arXi
 fills a ``<MASK>`` of a few words (``rlpt build-span``) and earns 1 only when its prediction, between the
 RLPT prediction tags, equals the masked words after :func:`normalize_span`. Exact match is itself the main
 guard: a longer answer, the whole sentence, the context echoed, or several candidates cannot equal the span.
-Candidates listed as alternatives are also flagged by name (``alternatives``), as in the `rlpt` reward.
+As in the `rlpt` reward, candidates listed as alternatives (``alternatives``) and a prediction that mostly
+repeats the material it was shown (``echo``) are also named.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from .prefix_judge import alternatives_reason, clean_prediction, extract_prediction, is_contentless
+from .prefix_judge import alternatives_reason, clean_prediction, echo_share, extract_prediction, is_contentless
 
 __all__ = ["normalize_span", "SpanScore", "span_reward"]
 
@@ -41,7 +42,7 @@ def normalize_span(text: str) -> str:
 @dataclass(frozen=True)
 class SpanScore:
     score: float
-    outcome: str  # match, format_error, alternatives, mismatch
+    outcome: str  # match, format_error, alternatives, echo, mismatch
     prediction: str | None
 
 
@@ -65,4 +66,6 @@ def span_reward(response: str, span: str, material: str = "") -> SpanScore:
         return SpanScore(0.0, "alternatives", prediction)
     if normalize_span(prediction) == normalize_span(span) and normalize_span(span):
         return SpanScore(1.0, "match", prediction)
+    if material and echo_share(prediction, material, span) > 0.5:  # mostly text it was shown: named, still 0
+        return SpanScore(0.0, "echo", prediction)
     return SpanScore(0.0, "mismatch", prediction)

@@ -48,6 +48,13 @@ def test_span_reward_rules(response, outcome):
     assert result.outcome == outcome and result.score == float(outcome == "match")
 
 
+def test_copying_the_material_is_named_echo_and_scores_0():
+    material = "The committee met on Friday. The committee <MASK> budget on Monday. Schools were pleased."
+    copied = span_reward(tag("The committee met on Friday. The committee"), SPAN, material)
+    assert copied.outcome == "echo" and copied.score == 0.0
+    assert span_reward(tag("approved the new"), SPAN, material).outcome == "match"
+
+
 def test_an_empty_or_punctuation_span_matches_nothing():
     assert normalize_span("...") == "" and span_reward(tag("..."), "...").score == 0.0
 
