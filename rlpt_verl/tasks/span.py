@@ -7,9 +7,9 @@ prompt (:data:`rlpt_verl.prompts.SPAN_TEMPLATE`). The masked words are the groun
 ``span`` reward manager (exact match after normalisation). Same documents, same train/val split, same
 budget as the RLPT run it controls: matched by construction.
 
-The span rule (:func:`choose_span`, seeded per row): L words, L uniform in [min, max] and at most the
-sentence's words minus one (a word of s_i always stays visible), at a uniform start among the sentence's
-whitespace-separated words.
+The span rule (:func:`choose_span`, seeded per row by the seed and the row's text, never a file name): L
+words, L uniform in [min, max] and at most the sentence's words minus one (a word of s_i always stays
+visible), at a uniform start among the sentence's whitespace-separated words.
 """
 
 from __future__ import annotations
@@ -104,7 +104,8 @@ def span_row(row: dict, seed: int, min_words: int, max_words: int) -> tuple[dict
     context = msr_parts(row["prompt"][-1]["content"], next_segment)
     if context is None:
         return None, "prompt_not_msr_template"
-    rng = random.Random(f"{seed}:{info.get('doc_id')}:{info.get('segment_index')}")
+    # seeded by the text itself, never by a file name or path: the same corpus gives the same spans anywhere
+    rng = random.Random(f"{seed}\x00{context}\x00{target}\x00{next_segment}")
     cut = choose_span(target, rng, min_words, max_words)
     if cut is None:
         return None, "target_too_few_words"
@@ -142,7 +143,7 @@ class SpanBuildConfig:
     )
     min_span_words: int = opt(2, "fewest words in a masked span", low=1)
     max_span_words: int = opt(4, "most words in a masked span", low=1)
-    seed: int = opt(0, "span choice (per row: seed, document id, sentence index)")
+    seed: int = opt(0, "span choice (per row: this seed and the row's text, never its file name)")
     chat_template_kwargs: dict = opt(help="JSON for `apply_chat_template`, as `rlpt build` used", factory=dict)
 
 

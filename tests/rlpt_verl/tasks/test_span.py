@@ -43,7 +43,8 @@ def test_span_rows_come_from_the_msr_rows_and_load_in_verl(span_built, built, to
             assert content.count(MASK) == SPAN_TEMPLATE.count(MASK) + 1  # the template's own mentions, and one mask
             masked = target[: info["span_start"]] + MASK + target[info["span_end"] :]
             assert masked in content and source["extra_info"]["next_segment"] in content
-            assert span not in content.replace(masked, "") or span in source["prompt"][0]["content"]
+            material = content.split("\n\n## Task ##")[0]  # the answer is not shown elsewhere in the material
+            assert span not in material.replace(masked, "") or span in source["prompt"][0]["content"]
             assert row["data_source"] == "rlpt_span" and info["prompt_tokens"] <= 600
     dropped = sum(report["dropped"].values())
     assert sum(report["rows_read"].values()) == sum(report["rows"].values()) + dropped
@@ -74,6 +75,25 @@ def test_same_seed_same_spans_other_seed_other_spans(span_built, built, tokenize
     assert again["rows"] == span_built["report"]["rows"]
     assert spans(tmp_path / "a") == spans(span_built["dir"])
     assert spans(tmp_path / "b") != spans(span_built["dir"])
+
+
+def test_spans_follow_the_text_not_the_file_name(built, tokenizer_dir, tmp_path):
+    """A copy of the build under another folder and file name gives the same spans (seeded by content)."""
+    import shutil
+
+    copy = tmp_path / "elsewhere"
+    shutil.copytree(built["dir"], copy)
+    table = pq.read_table(copy / "train_msr.parquet").to_pylist()
+    for row in table:
+        row["extra_info"]["doc_id"], row["extra_info"]["source"] = "renamed.jsonl:0", "renamed.jsonl"
+    pq.write_table(pq.read_table(copy / "train_msr.parquet").from_pylist(table), copy / "train_msr.parquet")
+    a, b = tmp_path / "a", tmp_path / "b"
+    for src, out in ((built["dir"], a), (str(copy), b)):
+        run_build_span(
+            SpanBuildConfig(rlpt_data=src, output=str(out), tokenizer=tokenizer_dir, max_prompt_tokens=600), quiet=True
+        )
+    spans = [pq.read_table(d / "train_span.parquet").column("reward_model").to_pylist() for d in (a, b)]
+    assert spans[0] == spans[1]
 
 
 def test_build_span_mistakes_are_one_line(tmp_path, built, tokenizer_dir):
