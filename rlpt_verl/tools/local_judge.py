@@ -83,24 +83,34 @@ class LocalJudgeServer:
             "float32",
         ]
 
-    def start(self, timeout_s: float = 180.0) -> LocalJudgeServer:
+    name = "judge server"  # how start-up errors name it
+    poll_s = 0.5  # between readiness probes
+
+    def _env(self) -> dict:
         hub = os.path.join(cache_dir(), "hf-hub")
         os.makedirs(hub, exist_ok=True)
-        env = {**os.environ, "HF_HUB_CACHE": hub, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"}
+        return {**os.environ, "HF_HUB_CACHE": hub, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"}
+
+    def _popen_kwargs(self) -> dict:
+        return {}
+
+    def start(self, timeout_s: float = 180.0) -> LocalJudgeServer:
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self._command(), stdout=log, stderr=subprocess.STDOUT, env=env)
+        self.proc = subprocess.Popen(
+            self._command(), stdout=log, stderr=subprocess.STDOUT, env=self._env(), **self._popen_kwargs()
+        )
         log.close()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"judge server exited with {self.proc.returncode}; see {self.log_path}")
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; see {self.log_path}")
             try:
                 self.chat("Reply with: Score: 1", max_tokens=2, timeout=30)  # loads the model, too
                 return self
             except (urllib.error.URLError, ConnectionError, OSError, TimeoutError):
-                time.sleep(0.5)
+                time.sleep(self.poll_s)
         self.stop()
-        raise RuntimeError(f"judge server did not answer within {timeout_s:.0f}s; see {self.log_path}")
+        raise RuntimeError(f"{self.name} did not answer within {timeout_s:.0f}s; see {self.log_path}")
 
     def chat(self, content: str, max_tokens: int = 8, timeout: float = 60) -> str:
         body = {
@@ -184,30 +194,23 @@ class LocalVLLMJudge(LocalJudgeServer):
             "--enable-prefix-caching",
         ]
 
-    def start(self, timeout_s: float = 600.0) -> LocalVLLMJudge:
-        env = {
+    name = "vLLM judge"
+    poll_s = 2.0
+
+    def _env(self) -> dict:
+        return {
             **os.environ,
             "HF_HUB_OFFLINE": "1",
             "VLLM_SERVER_DEV_MODE": "1",
             "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"),
             "VLLM_CPU_OMP_THREADS_BIND": os.environ.get("VLLM_CPU_OMP_THREADS_BIND", "nobind"),
         }
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            self._command(), stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-        log.close()
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"vLLM judge exited with {self.proc.returncode}; see {self.log_path}")
-            try:
-                self.chat("Reply with: Score: 1", max_tokens=2, timeout=30)
-                return self
-            except (urllib.error.URLError, ConnectionError, OSError, TimeoutError):
-                time.sleep(2)
-        self.stop()
-        raise RuntimeError(f"vLLM judge did not answer within {timeout_s:.0f}s; see {self.log_path}")
+
+    def _popen_kwargs(self) -> dict:
+        return {"start_new_session": True}  # its own process group: stop() ends the engine processes too
+
+    def start(self, timeout_s: float = 600.0) -> LocalVLLMJudge:
+        return super().start(timeout_s)
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
